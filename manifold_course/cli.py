@@ -1,0 +1,272 @@
+"""The ``manifold-course`` command: doctor, lab, grade, progress, release, bench."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import json
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+# (distribution, import name, extra that installs it, what needs it)
+DEPENDENCIES = [
+    ("torch", "torch", None, "everything"),
+    ("numpy", "numpy", None, "everything"),
+    ("scipy", "scipy", None, "chapters"),
+    ("scikit-learn", "sklearn", None, "data sets (digits, swiss roll)"),
+    ("matplotlib", "matplotlib", None, "plots"),
+    ("ipywidgets", "ipywidgets", None, "sliders"),
+    ("ipykernel", "ipykernel", None, "notebooks"),
+    ("tqdm", "tqdm", None, "progress bars"),
+    ("ripser", "ripser", None, "persistent homology"),
+    ("networkx", "networkx", None, "graphs"),
+    ("jupytext", "jupytext", None, "py:percent notebooks"),
+    ("nbclient", "nbclient", None, "grading notebooks"),
+    ("platformdirs", "platformdirs", None, "the progress store"),
+    ("jupyterlab", "jupyterlab", "lab", "manifold-course lab"),
+    ("triton", "triton", "kernels", "Triton kernels (Volume 6)"),
+    ("numba", "numba", "kernels", "Numba-CUDA kernels (Volume 6)"),
+    ("pytest", "pytest", "dev", "the test suite"),
+    ("pytest-xdist", "xdist", "dev", "parallel tests"),
+    ("nbval", "nbval", "dev", "notebook tests"),
+]
+
+
+def course_root() -> Path | None:
+    """The clone that holds chapters/: the working directory or one of its parents, else the package's checkout."""
+    for base in [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[1]]:
+        if (base / "chapters").is_dir() and (base / "solutions").is_dir():
+            return base
+    return None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+# ---------------------------------------------------------------- doctor
+def cmd_doctor(args: argparse.Namespace) -> int:
+    print(f"manifold-course {_version('manifold-course') or '(not installed: pip install -e .)'}")
+    print(f"python {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores")
+    missing_core, missing_extra = [], {}
+    for dist, _mod, extra, why in DEPENDENCIES:
+        v = _version(dist)
+        print(f"  {dist:<14} {v or 'MISSING':<14} {why}")
+        if v is None:
+            if extra is None:
+                missing_core.append(dist)
+            else:
+                missing_extra.setdefault(extra, []).append(dist)
+    try:
+        import torch
+
+        gpu = torch.cuda.is_available()
+        print(f"torch {torch.__version__}: {'CUDA ' + str(torch.version.cuda) + ' build' if torch.version.cuda else 'CPU build'}, "
+              f"{torch.get_num_threads()} threads")
+        if gpu:
+            print(f"GPU mode: {torch.cuda.get_device_name(0)} (kernels run natively; demos may scale up)")
+        else:
+            print("CPU mode: no CUDA GPU visible. Every chapter and exercise runs on the CPU; Triton kernels run "
+                  "under the Triton interpreter and Numba-CUDA kernels under the CUDA simulator.")
+    except Exception as exc:  # noqa: BLE001
+        print(f"torch does not import: {exc}")
+        missing_core.append("torch")
+    from manifold_course.grading import progress
+
+    print(f"progress store: {progress.store_path()} (override with MANIFOLD_COURSE_PROGRESS)")
+    root = course_root()
+    print(f"course folder: {root or 'not found (run from a clone of the course)'}")
+    if root is not None:
+        ws = root / "my_work"
+        print(f"your workspace: {ws} ({'exists' if ws.is_dir() else 'created by manifold-course lab on first use'})")
+    ok = True
+    if missing_core:
+        ok = False
+        print(f"\nMISSING required packages: {', '.join(missing_core)}\n  fix: pip install -e .   (or ./course setup)")
+    for extra, dists in missing_extra.items():
+        print(f"\nmissing optional packages for '{extra}': {', '.join(dists)}\n  fix: pip install -e '.[{extra}]'")
+    print("\nall required packages are present" if ok else "")
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------- lab
+LAB_SETTINGS = {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}
+
+
+def prepare_workspace(root: Path, workspace: Path) -> list[Path]:
+    """Copy exercise notebooks into the learner's workspace, never overwriting a file already there."""
+    copied = []
+    src = root / "exercises"
+    for f in sorted(src.rglob("*")):
+        if f.suffix not in (".py", ".ipynb") or ".ipynb_checkpoints" in f.parts:
+            continue
+        dst = workspace / f.relative_to(src)
+        if dst.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dst)
+        copied.append(dst)
+    return copied
+
+
+def write_lab_settings(prefix: Path) -> Path:
+    """Make JupyterLab open a py:percent file as a notebook (Jupytext Notebook as the default viewer)."""
+    target = prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    current = {}
+    if target.exists():
+        try:
+            current = json.loads(target.read_text())
+        except ValueError:
+            current = {}
+    current.update(LAB_SETTINGS)
+    target.write_text(json.dumps(current, indent=2))
+    return target
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    root = course_root()
+    if root is None:
+        print("manifold-course lab: run it inside a clone of the course (the folder with chapters/ and exercises/)")
+        return 2
+    workspace = Path(args.workspace).resolve() if args.workspace else root / "my_work"
+    copied = prepare_workspace(root, workspace)
+    print(f"your workspace: {workspace} ({len(copied)} new exercise notebooks copied; your own work is never overwritten)")
+    write_lab_settings(Path(sys.prefix))
+    if shutil.which("jupyter-lab") is None and _version("jupyterlab") is None:
+        print("JupyterLab is not installed: pip install -e '.[lab]'   (or ./course lab)")
+        return 1
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    cmd += args.jupyter_args
+    print("starting:", " ".join(cmd))
+    if args.dry_run:
+        return 0
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
+
+
+# ---------------------------------------------------------------- grade
+def cmd_grade(args: argparse.Namespace) -> int:
+    from manifold_course.grading.notebook import format_table, grade_notebook
+
+    reports = []
+    for nb in args.notebooks:
+        p = Path(nb)
+        if not p.exists():
+            print(f"no such notebook: {nb}")
+            return 2
+        reports.append(grade_notebook(p, timeout=args.timeout, seed=args.seed))
+    print(format_table(reports))
+    if args.report:
+        Path(args.report).write_text(json.dumps([r.to_dict() for r in reports], indent=1))
+        print(f"report written to {args.report}")
+    return 0
+
+
+# ---------------------------------------------------------------- progress
+def cmd_progress(args: argparse.Namespace) -> int:
+    from manifold_course.grading import progress
+    from manifold_course.grading.registry import all_exercises, chapter_of
+
+    data = progress.load()["exercises"]
+    by_chapter: dict[str, list[str]] = {}
+    for ex_id, ex in all_exercises().items():
+        by_chapter.setdefault(ex.chapter, []).append(ex_id)
+    total_done = total = 0
+    for key, ids in by_chapter.items():
+        done = [i for i in ids if data.get(i, {}).get("best") == "passed"]
+        total_done += len(done)
+        total += len(ids)
+        bar = "#" * len(done) + "." * (len(ids) - len(done))
+        print(f"{chapter_of(key):<45} [{bar}] {len(done)}/{len(ids)}")
+        if args.verbose:
+            for i in ids:
+                st = data.get(i, {}).get("best", "not attempted")
+                print(f"    {'done' if st == 'passed' else st:<14} {i}")
+    print(f"\n{total_done}/{total} exercises passed  (store: {progress.store_path()})")
+    return 0
+
+
+# ---------------------------------------------------------------- release
+def cmd_release(args: argparse.Namespace) -> int:
+    from manifold_course.grading.release import ReleaseError, release
+
+    root = course_root()
+    if root is None:
+        print("manifold-course release: run it inside a clone of the course")
+        return 2
+    try:
+        plan = release(root, check_only=args.check)
+    except ReleaseError as exc:
+        print(f"release failed: {exc}")
+        return 1
+    if args.check:
+        if plan.stale:
+            print("exercises/ is stale; run `manifold-course release`. Stale files:")
+            for f in plan.stale:
+                print(f"  {f.relative_to(root)}")
+            return 1
+        print("exercises/ is up to date with solutions/")
+        return 0
+    print(f"wrote {len(plan.written)} files" + "".join(f"\n  {f.relative_to(root)}" for f in plan.written))
+    return 0
+
+
+# ---------------------------------------------------------------- bench
+def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    if not torch.cuda.is_available():
+        print("manifold-course bench: no CUDA GPU here, so GPU performance cannot be measured. "
+              "Kernels are still checked for correctness on the CPU by the test suite.")
+        return 0
+    import manifold_course.kernels as kernels
+
+    if not kernels.BENCHMARKS:
+        print(f"{kernels.MODE.describe()}\nno kernels are registered for benchmarking yet (Volume 6 adds them)")
+        return 0
+    for row in kernels.BENCHMARKS:  # filled by Volume 6
+        row.run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="manifold-course", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="versions, CPU or GPU mode, what is missing and how to fix it").set_defaults(fn=cmd_doctor)
+    lab = sub.add_parser("lab", help="copy the exercises to your workspace and open JupyterLab")
+    lab.add_argument("--workspace", help="where your exercise notebooks live (default: my_work/ in the course folder)")
+    lab.add_argument("--dry-run", action="store_true", help="prepare everything, print the command, do not start")
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab (e.g. --no-browser)")
+    lab.set_defaults(fn=cmd_lab)
+    g = sub.add_parser("grade", help="execute notebooks headlessly and print a score table")
+    g.add_argument("notebooks", nargs="+")
+    g.add_argument("--report", help="write a JSON report to this file")
+    g.add_argument("--timeout", type=float, default=300, help="seconds per notebook cell (default 300)")
+    g.add_argument("--seed", type=int, help="draw the cases from this seed (an instructor's hidden cases)")
+    g.set_defaults(fn=cmd_grade)
+    pr = sub.add_parser("progress", help="your progress per chapter")
+    pr.add_argument("-v", "--verbose", action="store_true", help="list every exercise")
+    pr.set_defaults(fn=cmd_progress)
+    r = sub.add_parser("release", help="write exercises/ from solutions/")
+    r.add_argument("--check", action="store_true", help="fail if exercises/ is stale; write nothing")
+    r.set_defaults(fn=cmd_release)
+    sub.add_parser("bench", help="time kernels against PyTorch on a GPU").set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""High-dimensional geometry: volumes, concentration, intrinsic dimension, topology."""

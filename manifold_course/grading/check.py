@@ -1,0 +1,240 @@
+"""``check(exercise_id, fn)``: grade one exercise and show the result.
+
+The result renders as a short green/red block in Jupyter and as one line in text. Nothing the
+learner's code does escapes as an exception, except in strict mode (``MANIFOLD_COURSE_STRICT=1``,
+set by the test suite for solution notebooks), where a failure raises ``AssertionError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import html
+import json
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from manifold_course.grading.compare import compare
+from manifold_course.grading.exercise import Case, Exercise, case_rng
+from manifold_course.grading.sandbox import (
+    CapturedOutput,
+    GradingTimeout,
+    GuardedFunction,
+    LearnerError,
+    describe_exception,
+    time_limit,
+)
+
+DEFAULT_SEED = 20261122
+STATUS_TEXT = {
+    "passed": "passed",
+    "failed": "wrong answer",
+    "error": "error",
+    "timeout": "too slow",
+    "not_attempted": "not attempted",
+}
+
+
+@dataclass
+class CheckResult:
+    exercise_id: str
+    title: str
+    status: str  # passed | failed | error | timeout | not_attempted
+    message: str
+    cases_passed: int
+    cases_total: int
+    seconds: float
+    printed_lines: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def score(self) -> float:
+        return 1.0 if self.passed else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["passed"] = self.passed
+        d["score"] = self.score
+        return d
+
+    def line(self) -> str:
+        mark = "PASS" if self.passed else ("TODO" if self.status == "not_attempted" else "FAIL")
+        head = f"[{mark}] {self.exercise_id}"
+        if self.passed:
+            return f"{head}: passed {self.cases_total} cases in {self.seconds:.2f} s"
+        return f"{head}: {self.message}"
+
+    def __str__(self) -> str:
+        return self.line()
+
+    def __repr__(self) -> str:
+        return self.line()
+
+    def _repr_html_(self) -> str:
+        colour = {"passed": "#1a7f37", "not_attempted": "#6e7781"}.get(self.status, "#cf222e")
+        bg = {"passed": "#dafbe1", "not_attempted": "#f6f8fa"}.get(self.status, "#ffebe9")
+        icon = {"passed": "&#10004;", "not_attempted": "&#9675;"}.get(self.status, "&#10008;")
+        body = (
+            f"passed all {self.cases_total} cases in {self.seconds:.2f} s"
+            if self.passed
+            else html.escape(self.message)
+        )
+        return (
+            f'<div style="border-left:6px solid {colour};background:{bg};padding:6px 10px;'
+            f'margin:4px 0;font-family:sans-serif;color:#1f2328">'
+            f'<b style="color:{colour}">{icon} {html.escape(self.title)}</b> '
+            f'<code>{html.escape(self.exercise_id)}</code><br>{body}</div>'
+        )
+
+
+def _snapshot(x: Any) -> Any:
+    """A copy of an argument that later shows whether the learner changed it in place."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().clone()
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, torch.nn.Module):
+        return {k: v.detach().clone() for k, v in x.state_dict().items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_snapshot(v) for v in x) if isinstance(x, list) else tuple(_snapshot(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _snapshot(v) for k, v in x.items()}
+    return None  # scalars, strings and callables cannot be mutated in a way we track
+
+
+def _unchanged(before: Any, after: Any) -> bool:
+    if before is None:
+        return True
+    if isinstance(after, torch.Tensor):
+        a = after.detach()
+        if a.shape != before.shape or a.dtype != before.dtype:
+            return False
+        if a.is_floating_point() or a.is_complex():
+            return bool(torch.equal(a, before) or torch.allclose(a, before, rtol=0, atol=0, equal_nan=True))
+        return bool(torch.equal(a, before))
+    if isinstance(after, np.ndarray):
+        return after.shape == before.shape and bool(np.array_equal(after, before, equal_nan=after.dtype.kind in "fc"))
+    if isinstance(after, torch.nn.Module):
+        now = after.state_dict()
+        return now.keys() == before.keys() and all(torch.equal(now[k], before[k]) for k in before)
+    if isinstance(after, (list, tuple)):
+        return len(after) == len(before) and all(_unchanged(b, a) for b, a in zip(before, after))
+    if isinstance(after, dict):
+        return after.keys() == before.keys() and all(_unchanged(before[k], after[k]) for k in before)
+    return True
+
+
+def _case_name(i: int, n: int, case: Case) -> str:
+    return f"case {i + 1} of {n}" + (f" ({case.label})" if case.label else "")
+
+
+def run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None = None) -> CheckResult:
+    """Grade ``fn`` against ``ex`` and return a :class:`CheckResult`; never raises for learner faults."""
+    if seed is None:
+        seed = int(os.environ.get("MANIFOLD_COURSE_SEED", DEFAULT_SEED))
+    start = time.perf_counter()
+    out = CapturedOutput()
+    passed = 0
+    cases: list[Case] = []
+
+    def result(status: str, message: str) -> CheckResult:
+        msg = message
+        if out.lines > 20:
+            msg += f" (your code printed {out.lines} lines; they were hidden)"
+        return CheckResult(ex.id, ex.title, status, msg, passed, len(cases), time.perf_counter() - start, out.lines)
+
+    if not callable(fn):
+        return result("error", f"check() needs your function or class, got {type(fn).__name__} {fn!r:.60}")
+    guarded = GuardedFunction(fn)
+    cases = list(ex.cases(case_rng(ex.id, seed)))
+    try:
+        with time_limit(ex.timeout), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            for i, case in enumerate(cases):
+                where = _case_name(i, len(cases), case)
+                expected = None
+                if ex.reference is not None:
+                    expected = ex.reference(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
+                before = [_snapshot(a) for a in case.args]
+                before_kw = {k: _snapshot(v) for k, v in case.kwargs.items()}
+                got = guarded(*case.args, **case.kwargs)
+                for j, (b, a) in enumerate(zip(before, case.args)):
+                    if not _unchanged(b, a):
+                        return result("failed", f"{where}: your code changed its input argument #{j + 1} in place "
+                                                "(e.g. `x += ...`, `x[...] = ...`, `.add_()`); work on a copy instead")
+                for k, b in before_kw.items():
+                    if not _unchanged(b, case.kwargs[k]):
+                        return result("failed", f"{where}: your code changed its input `{k}` in place; work on a copy instead")
+                rtol = ex.rtol if case.rtol is None else case.rtol
+                atol = ex.atol if case.atol is None else case.atol
+                if ex.judge is not None:
+                    problem = ex.judge(got, expected, case)
+                else:
+                    problem = compare(got, expected, rtol, atol, where="the output")
+                if problem:
+                    return result("failed", f"{where}: {problem}")
+                passed += 1
+            for prop in ex.properties:
+                problem = prop(guarded)
+                if problem:
+                    return result("failed", problem)
+    except LearnerError as err:
+        if err.kind == "timeout":
+            return result("timeout", f"stopped after {ex.timeout:g} s: an infinite loop, or a loop that should be vectorized?")
+        status = {"not_attempted": "not_attempted", "exit": "error"}.get(err.kind, "error")
+        where = _case_name(passed, len(cases), cases[passed]) + ": " if cases and passed < len(cases) and status != "not_attempted" else ""
+        return result(status, where + err.message)
+    except GradingTimeout:
+        return result("timeout", f"stopped after {ex.timeout:g} s: an infinite loop, or a loop that should be vectorized?")
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - learner code reached through a judge or a returned object
+        err = describe_exception(exc)
+        status = "not_attempted" if err.kind == "not_attempted" else "error"
+        return result(status, err.message if status == "not_attempted" else f"while checking your answer, {err.message}")
+    return result("passed", "")
+
+
+def strict_mode() -> bool:
+    return os.environ.get("MANIFOLD_COURSE_STRICT", "") not in ("", "0", "false", "False")
+
+
+def _report(res: CheckResult) -> None:
+    """Append the result to the grader's report file (when a grader runs this kernel)."""
+    path = os.environ.get("MANIFOLD_COURSE_REPORT")
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(res.to_dict()) + "\n")
+    except OSError as exc:
+        warnings.warn(f"could not write the grading report {path}: {exc}", stacklevel=3)
+
+
+def check(exercise_id: str, fn: Callable[..., Any], seed: int | None = None) -> CheckResult:
+    """Grade your implementation ``fn`` of exercise ``exercise_id`` and show the result.
+
+    Example: ``check("high_dim_geometry.ball_cube_volume_ratio", ball_cube_volume_ratio)``.
+    """
+    from manifold_course.grading import progress
+    from manifold_course.grading.registry import get_exercise
+
+    try:
+        ex = get_exercise(exercise_id)
+    except KeyError as exc:
+        res = CheckResult(exercise_id, exercise_id, "error", str(exc.args[0]), 0, 0, 0.0)
+    else:
+        res = run_exercise(ex, fn, seed)
+    _report(res)
+    progress.record(res)
+    if strict_mode() and not res.passed:
+        raise AssertionError(res.line())
+    return res

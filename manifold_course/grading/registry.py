@@ -1,0 +1,53 @@
+"""Find every exercise: each module in :mod:`manifold_course.checks` lists its ``EXERCISES``.
+
+A check module also names the notebook it grades with ``CHAPTER`` (e.g.
+``"v0_roots/01_high_dimensional_geometry"``), which is how ``manifold-course progress`` groups results.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import lru_cache
+
+from manifold_course.grading.exercise import Exercise
+
+
+@lru_cache(maxsize=None)
+def check_modules() -> dict[str, object]:
+    """``{chapter_key: module}`` for every module in ``manifold_course.checks``."""
+    import manifold_course.checks as pkg
+
+    mods = {}
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("_"):
+            continue
+        mods[info.name] = importlib.import_module(f"{pkg.__name__}.{info.name}")
+    return mods
+
+
+def all_exercises() -> dict[str, Exercise]:
+    """Every exercise by id, in the order the chapters declare them."""
+    out: dict[str, Exercise] = {}
+    for key, mod in sorted(check_modules().items(), key=lambda kv: getattr(kv[1], "CHAPTER", kv[0])):
+        for ex in getattr(mod, "EXERCISES", []):
+            if ex.chapter != key:
+                raise ValueError(f"exercise {ex.id!r} is declared in checks/{key}.py; its id must start with '{key}.'")
+            if ex.id in out:
+                raise ValueError(f"exercise id {ex.id!r} is declared twice")
+            out[ex.id] = ex
+    return out
+
+
+def chapter_of(chapter_key: str) -> str:
+    """The notebook path (without suffix) that a check module grades."""
+    return getattr(check_modules()[chapter_key], "CHAPTER", chapter_key)
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    exercises = all_exercises()
+    if exercise_id in exercises:
+        return exercises[exercise_id]
+    chapter = exercise_id.split(".", 1)[0]
+    known = [e for e in exercises if e.startswith(chapter + ".")] or sorted(exercises)[:8]
+    raise KeyError(f"there is no exercise {exercise_id!r}; did you mean one of {known}?")

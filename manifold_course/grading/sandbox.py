@@ -1,0 +1,133 @@
+"""Run a learner's code so that nothing it does can take the notebook or the grader down.
+
+- a time limit (SIGALRM in the main thread on Unix, an asynchronous exception elsewhere),
+- its printing captured and counted instead of flooding the page,
+- ``sys.exit()`` and every exception turned into a :class:`LearnerError` with a plain message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import signal
+import sys
+import threading
+import traceback
+from typing import Any, Callable, Iterator
+
+
+class GradingTimeout(BaseException):
+    """Raised inside learner code when the time limit passes (a BaseException so that a learner's
+    ``except Exception`` cannot swallow it)."""
+
+
+class LearnerError(Exception):
+    """Learner code failed; ``kind`` is 'not_attempted', 'error', 'timeout' or 'exit'."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class CapturedOutput(io.TextIOBase):
+    """A stream that keeps the first ``keep`` characters and counts the lines of the rest."""
+
+    def __init__(self, keep: int = 2000):
+        self.keep = keep
+        self.head: list[str] = []
+        self.kept = 0
+        self.lines = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        self.lines += s.count("\n")
+        if self.kept < self.keep:
+            part = s[: self.keep - self.kept]
+            self.head.append(part)
+            self.kept += len(part)
+        return len(s)
+
+    def text(self) -> str:
+        return "".join(self.head)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`GradingTimeout` in the current thread once ``seconds`` have passed."""
+    if seconds is None or seconds <= 0:
+        yield
+        return
+    use_alarm = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if use_alarm:
+        def _on_alarm(signum, frame):  # noqa: ARG001
+            raise GradingTimeout()
+
+        previous = signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    # Elsewhere (Windows, or a worker thread): a watchdog thread injects the exception.
+    target = threading.get_ident()
+    done = threading.Event()
+
+    def _watchdog() -> None:
+        if not done.wait(seconds):
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(GradingTimeout))
+
+    watcher = threading.Thread(target=_watchdog, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _learner_location(exc: BaseException) -> str:
+    """' (line N of your function_name)' for the innermost frame outside the grader and libraries."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for fr in reversed(frames):
+        f = fr.filename.replace("\\", "/")
+        if "/manifold_course/" in f or "site-packages" in f or "/lib/python" in f:
+            continue
+        return f" (line {fr.lineno} in {fr.name})"
+    return ""
+
+
+def describe_exception(exc: BaseException) -> LearnerError:
+    """Turn whatever learner code raised into a one-line :class:`LearnerError`."""
+    if isinstance(exc, NotImplementedError):
+        return LearnerError("not_attempted", "not attempted yet: replace `raise NotImplementedError` with your code")
+    if isinstance(exc, GradingTimeout):
+        return LearnerError("timeout", "")
+    if isinstance(exc, SystemExit):
+        return LearnerError("exit", "your code called sys.exit() / exit(); return a value instead")
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text[:300]
+    msg = f"{type(exc).__name__}{': ' + text if text else ''}{_learner_location(exc)}"
+    return LearnerError("error", f"your code raised {msg}")
+
+
+class GuardedFunction:
+    """Wraps a learner's callable: any exception it raises becomes a :class:`LearnerError`."""
+
+    def __init__(self, fn: Callable[..., Any]):
+        self.fn = fn
+        self.__name__ = getattr(fn, "__name__", "learner_function")
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.fn(*args, **kwargs)
+        except (GradingTimeout, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit included on purpose
+            raise describe_exception(exc) from None

@@ -1,0 +1,1 @@
+"""Optimization: critical points, Hessians, second-order and natural-gradient steps, msign / Muon."""

@@ -1,0 +1,1 @@
+"""Probability and information: KL divergences, the ELBO, EM, Fisher information, mutual information."""

@@ -1,0 +1,231 @@
+import json
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from manifold_course.grading import Case, Exercise, check, run_exercise
+from manifold_course.grading.exercise import case_rng
+
+
+def _double(x):
+    return 2 * x
+
+
+def _cases(rng):
+    yield Case((torch.as_tensor(rng.standard_normal((3, 5)), dtype=torch.float32),), label="3x5")
+    yield Case((torch.as_tensor(rng.standard_normal((1, 7)), dtype=torch.float32),), label="batch 1")
+
+
+DOUBLE = Exercise("demo.double", "Double a tensor", cases=_cases, reference=_double, timeout=1.0)
+
+
+def _np_cases(rng):
+    yield Case((rng.standard_normal(6),), label="6 values")
+
+
+DOUBLE_NP = Exercise("demo.double_np", "Double an array", cases=_np_cases, reference=_double, timeout=1.0)
+
+
+def test_correct_answer_passes():
+    res = run_exercise(DOUBLE, lambda x: x + x)
+    assert res.passed and res.cases_passed == res.cases_total == 2 and res.score == 1.0
+
+
+def test_stub_reports_not_attempted():
+    def stub(x):
+        raise NotImplementedError
+
+    res = run_exercise(DOUBLE, stub)
+    assert res.status == "not_attempted" and "not attempted" in res.message
+
+
+def test_exception_reports_type_message_and_line():
+    def broken(x):
+        return x @ torch.ones(2)
+
+    res = run_exercise(DOUBLE, broken)
+    assert res.status == "error"
+    assert "RuntimeError" in res.message and "line" in res.message and "case 1" in res.message
+
+
+def test_infinite_loop_is_stopped():
+    def forever(x):
+        while True:
+            pass
+
+    start = time.perf_counter()
+    res = run_exercise(DOUBLE, forever)
+    assert res.status == "timeout" and "stopped after 1 s" in res.message
+    assert time.perf_counter() - start < 3
+
+
+def test_sleeping_code_is_stopped():
+    res = run_exercise(DOUBLE, lambda x: time.sleep(30))
+    assert res.status == "timeout"
+
+
+def test_infinite_loop_is_stopped_outside_the_main_thread():
+    def forever(x):
+        while True:
+            pass
+
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("res", run_exercise(DOUBLE, forever)))
+    t.start()
+    t.join(10)
+    assert not t.is_alive() and box["res"].status == "timeout"
+
+
+def test_learner_except_exception_cannot_swallow_the_timeout():
+    def stubborn(x):
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:
+                pass
+
+    assert run_exercise(DOUBLE, stubborn).status == "timeout"
+
+
+def test_wrong_shape_is_named():
+    res = run_exercise(DOUBLE, lambda x: (2 * x)[:1])
+    assert res.status == "failed" and "shape" in res.message
+
+
+def test_wrong_dtype_is_named():
+    res = run_exercise(DOUBLE, lambda x: (2 * x).double())
+    assert res.status == "failed" and "dtype torch.float64" in res.message
+
+
+def test_numpy_instead_of_torch_is_named():
+    res = run_exercise(DOUBLE, lambda x: 2 * x.numpy())
+    assert res.status == "failed" and "numpy.ndarray" in res.message and "torch.Tensor" in res.message
+
+
+def test_torch_instead_of_numpy_is_named():
+    res = run_exercise(DOUBLE_NP, lambda x: torch.as_tensor(2 * x))
+    assert res.status == "failed" and "should be a numpy.ndarray" in res.message
+
+
+def test_nan_output_is_named():
+    res = run_exercise(DOUBLE, lambda x: x * float("nan"))
+    assert res.status == "failed" and "NaN" in res.message
+
+
+def test_inf_output_is_named():
+    res = run_exercise(DOUBLE, lambda x: x / 0.0)
+    assert res.status == "failed" and "inf" in res.message
+
+
+def test_mutated_tensor_input_is_named():
+    def in_place(x):
+        x.mul_(2)
+        return x
+
+    res = run_exercise(DOUBLE, in_place)
+    assert res.status == "failed" and "in place" in res.message
+
+
+def test_mutated_array_input_is_named():
+    def in_place(x):
+        x *= 2
+        return x
+
+    res = run_exercise(DOUBLE_NP, in_place)
+    assert res.status == "failed" and "in place" in res.message
+
+
+def test_print_spam_is_captured_and_counted(capsys):
+    def chatty(x):
+        for i in range(5000):
+            print("debug", i)
+        return x[:1]
+
+    res = run_exercise(DOUBLE, chatty)
+    assert res.status == "failed" and res.printed_lines == 5000 and "5000 lines" in res.message
+    assert "debug" not in capsys.readouterr().out
+
+
+def test_print_does_not_fail_a_correct_answer():
+    def chatty(x):
+        print("hello")
+        return 2 * x
+
+    assert run_exercise(DOUBLE, chatty).passed
+
+
+def test_sys_exit_is_caught():
+    res = run_exercise(DOUBLE, lambda x: sys.exit(3))
+    assert res.status == "error" and "sys.exit" in res.message
+
+
+def test_non_callable_is_reported():
+    res = run_exercise(DOUBLE, 42)
+    assert res.status == "error" and "needs your function" in res.message
+
+
+def test_judge_and_properties_are_used():
+    def judge(got, expected, case):
+        return None if got > 0 else "must be positive"
+
+    def positive_everywhere(fn):
+        return None if fn(-5.0) > 0 else "must be positive for negative inputs too"
+
+    ex = Exercise("demo.positive", "Positive", cases=lambda rng: [Case((1.0,))], judge=judge,
+                  properties=[positive_everywhere])
+    assert run_exercise(ex, lambda x: x * x + 1).passed
+    res = run_exercise(ex, lambda x: x)
+    assert res.status == "failed" and "negative inputs" in res.message
+
+
+def test_exception_inside_a_returned_object_is_reported_not_raised():
+    class Half:
+        def __call__(self, x):
+            raise ValueError("forward is broken")
+
+    def judge(got, expected, case):
+        got(1.0)
+
+    ex = Exercise("demo.module", "Module", cases=lambda rng: [Case(())], judge=judge)
+    res = run_exercise(ex, Half)
+    assert res.status == "error" and "ValueError" in res.message
+
+
+def test_cases_depend_on_seed_and_are_reproducible():
+    a = list(DOUBLE.cases(case_rng(DOUBLE.id, 1)))[0].args[0]
+    b = list(DOUBLE.cases(case_rng(DOUBLE.id, 1)))[0].args[0]
+    c = list(DOUBLE.cases(case_rng(DOUBLE.id, 2)))[0].args[0]
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_result_renders_as_text_and_html():
+    ok = run_exercise(DOUBLE, _double)
+    bad = run_exercise(DOUBLE, lambda x: x)
+    assert str(ok).startswith("[PASS] demo.double")
+    assert "#1a7f37" in ok._repr_html_() and "#cf222e" in bad._repr_html_()
+    assert "\n" not in str(bad)
+
+
+def test_check_unknown_id_is_an_error_not_an_exception(monkeypatch):
+    monkeypatch.setenv("MANIFOLD_COURSE_STRICT", "0")
+    res = check("no_such_chapter.nothing", _double)
+    assert res.status == "error" and "no exercise" in res.message
+
+
+def test_strict_mode_raises_on_failure(monkeypatch):
+    monkeypatch.setenv("MANIFOLD_COURSE_STRICT", "1")
+    with pytest.raises(AssertionError, match="no exercise"):
+        check("no_such_chapter.nothing", _double)
+
+
+def test_check_writes_the_grader_report(monkeypatch, tmp_path):
+    report = tmp_path / "r.jsonl"
+    monkeypatch.setenv("MANIFOLD_COURSE_REPORT", str(report))
+    monkeypatch.setenv("MANIFOLD_COURSE_STRICT", "0")
+    check("no_such_chapter.nothing", _double)
+    row = json.loads(report.read_text().splitlines()[-1])
+    assert row["exercise_id"] == "no_such_chapter.nothing" and row["passed"] is False

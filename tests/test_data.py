@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+import torch
+
+from manifold_course import data, seed_everything
+
+
+def test_digits_are_scaled_and_typed():
+    X, y = data.digits()
+    assert X.shape == (1797, 64) and X.dtype == torch.float32 and y.dtype == torch.int64
+    assert float(X.min()) == 0.0 and float(X.max()) == 1.0 and set(y.tolist()) == set(range(10))
+
+
+def test_split_is_disjoint_and_complete():
+    tr, te = data.train_test_split_indices(101, 0.2, seed=3)
+    assert len(te) == 20 and len(tr) == 81 and set(tr) | set(te) == set(range(101)) and not set(tr) & set(te)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_linear_subspace_has_rank_k(k):
+    X = data.linear_subspace(200, k, 13, seed=1)
+    assert X.shape == (200, 13) and np.linalg.matrix_rank(X) == k
+
+
+def test_circle_and_torus_lie_on_their_shapes():
+    c = data.noisy_circle(300, radius=2.0, noise=0.0)
+    np.testing.assert_allclose(np.linalg.norm(c, axis=1), 2.0)
+    t = data.torus(300, R=2.0, r=0.5)
+    rho = np.hypot(t[:, 0], t[:, 1])
+    np.testing.assert_allclose((rho - 2.0) ** 2 + t[:, 2] ** 2, 0.25, atol=1e-12)
+
+
+def test_generators_are_seeded():
+    assert np.array_equal(data.gaussian_blob(5, seed=4), data.gaussian_blob(5, seed=4))
+    assert not np.array_equal(data.gaussian_blob(5, seed=4), data.gaussian_blob(5, seed=5))
+
+
+def test_seed_everything_makes_torch_repeatable():
+    seed_everything(7)
+    a = torch.randn(3)
+    seed_everything(7)
+    assert torch.equal(a, torch.randn(3))
