@@ -17,6 +17,11 @@ def pytest_configure(config):
     os.environ["MANIFOLD_COURSE_STRICT"] = "1"
     os.environ["MANIFOLD_COURSE_PROGRESS"] = os.path.join(tempfile.mkdtemp(prefix="mc-tests-"), "progress.json")
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    # Two notebooks run at once on two cores: one thread each, and no OpenMP spin-waiting,
+    # or tiny tensor operations slow down 10-100x (seed_everything reads MANIFOLD_COURSE_THREADS).
+    os.environ.setdefault("MANIFOLD_COURSE_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _notebook_of(report):

@@ -9,6 +9,6 @@ from manifold_course.accel import select_mode
 
 MODE = select_mode()
 
-# (name, module, launcher, reference, make_inputs) rows registered by the kernel modules; the
-# `manifold-course bench` command measures each against its PyTorch counterpart on a GPU.
+# Benchmarks registered by the kernel modules: callables that time one kernel against its PyTorch
+# counterpart on the GPU and print their rows. `manifold-course bench` runs each (Volume 6 adds them).
 BENCHMARKS: list = []

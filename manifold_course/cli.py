@@ -233,8 +233,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not kernels.BENCHMARKS:
         print(f"{kernels.MODE.describe()}\nno kernels are registered for benchmarking yet (Volume 6 adds them)")
         return 0
-    for row in kernels.BENCHMARKS:  # filled by Volume 6
-        row.run()
+    print(kernels.MODE.describe())
+    for bench in kernels.BENCHMARKS:
+        bench()
     return 0
 
 
@@ -245,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="copy the exercises to your workspace and open JupyterLab")
     lab.add_argument("--workspace", help="where your exercise notebooks live (default: my_work/ in the course folder)")
     lab.add_argument("--dry-run", action="store_true", help="prepare everything, print the command, do not start")
-    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab (e.g. --no-browser)")
+    lab.epilog = "Any other option is passed on to jupyter lab (e.g. --no-browser --port 8899)."
     lab.set_defaults(fn=cmd_lab)
     g = sub.add_parser("grade", help="execute notebooks headlessly and print a score table")
     g.add_argument("notebooks", nargs="+")
@@ -264,7 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.jupyter_args = unknown
     return int(args.fn(args) or 0)
 
 

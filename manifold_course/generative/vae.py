@@ -17,7 +17,9 @@ $\beta = 0$ is a (noisy) auto-encoder: nothing ties the codes to the prior. Shap
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -110,45 +112,64 @@ class TrainConfig:
     lr: float = 2e-3
     beta: float = 1.0
     seed: int = 0
+    threads: int | None = 1  # torch intra-op threads while training; tiny layers run fastest (and steadiest) on one
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (restored afterwards); ``None`` leaves it alone."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def train_vae(X: torch.Tensor, cfg: VAEConfig = VAEConfig(), train: TrainConfig = TrainConfig(),
               progress: bool = False) -> tuple[VAE, list[float]]:
-    """Train with Adam on mini-batches; returns the model (in eval mode) and the mean loss of every epoch."""
-    torch.manual_seed(train.seed)
-    model = VAE(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=train.lr)
-    gen = torch.Generator().manual_seed(train.seed)
-    history = []
+    """Train with Adam on mini-batches; returns the model (in eval mode) and the mean loss of every epoch.
+
+    Seeded by ``train.seed``; torch's global random state is saved and restored, so calling this does not
+    change what the caller's next ``torch.randn`` returns.
+    """
     epochs = range(train.epochs)
     if progress:
         from tqdm.auto import tqdm
 
         epochs = tqdm(epochs, desc=f"VAE beta={train.beta:g}")
-    for _ in epochs:
-        perm = torch.randperm(X.shape[0], generator=gen)
-        total, count = 0.0, 0
-        for i in range(0, X.shape[0], train.batch_size):
-            xb = X[perm[i:i + train.batch_size]]
-            out, mu, logvar = model(xb)
-            loss, _, _ = vae_loss(xb, out, mu, logvar, cfg.likelihood, train.beta)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss) * len(xb)
-            count += len(xb)
-        history.append(total / count)
+    history = []
+    with torch.random.fork_rng(devices=[]), _torch_threads(train.threads):
+        torch.manual_seed(train.seed)                                   # weights and the reparameterization noise
+        model = VAE(cfg)
+        opt = torch.optim.Adam(model.parameters(), lr=train.lr)
+        gen = torch.Generator().manual_seed(train.seed)                 # mini-batch order
+        for _ in epochs:
+            perm = torch.randperm(X.shape[0], generator=gen)
+            total, count = 0.0, 0
+            for i in range(0, X.shape[0], train.batch_size):
+                xb = X[perm[i:i + train.batch_size]]                    # (B, D)
+                out, mu, logvar = model(xb)
+                loss, _, _ = vae_loss(xb, out, mu, logvar, cfg.likelihood, train.beta)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(xb)
+                count += len(xb)
+            history.append(total / count)
     return model.eval(), history
 
 
 @torch.no_grad()
 def negative_elbo(model: VAE, X: torch.Tensor, n_samples: int = 8, seed: int = 0) -> float:
     """Mean negative ELBO (beta = 1) per example on ``X``, averaged over ``n_samples`` draws of z."""
-    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    mu, logvar = model.encoder(X)                                       # (N, k)
     vals = []
     for _ in range(n_samples):
-        out, mu, logvar = model(X)
-        vals.append(float(vae_loss(X, out, mu, logvar, model.cfg.likelihood, 1.0)[0]))
+        z = reparameterize(mu, logvar, torch.randn(mu.shape, generator=g, dtype=mu.dtype))
+        vals.append(float(vae_loss(X, model.decoder(z), mu, logvar, model.cfg.likelihood, 1.0)[0]))
     return sum(vals) / len(vals)
 
 
@@ -160,9 +181,9 @@ def aggregate_posterior_kl(model: VAE, X: torch.Tensor, seed: int = 0) -> float:
     = \tfrac12[\operatorname{tr}S + \|m\|^2 - k - \log\det S]$: zero when mean and covariance match the prior's. A moment
     check only (a ring of codes with the right moments would pass), but enough to separate an AE from a VAE.
     """
-    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
     mu, logvar = model.encoder(X)
-    z = reparameterize(mu, logvar, torch.randn_like(mu)).double()     # (N, k)
+    z = reparameterize(mu, logvar, torch.randn(mu.shape, generator=g, dtype=mu.dtype)).double()   # (N, k)
     m = z.mean(0)
     S = torch.cov(z.T).reshape(z.shape[1], z.shape[1])
     return float(0.5 * (torch.trace(S) + m @ m - z.shape[1] - torch.logdet(S)))

@@ -51,11 +51,11 @@ def rowwise_cosine(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     return dots / (A.norm(dim=-1) * B.norm(dim=-1))      # (n,)
 
 
-def random_cosines(n_pairs: int, d: int, seed: int = 0) -> torch.Tensor:
-    """Cosines of ``n_pairs`` independent pairs of standard Gaussian vectors of R^d: float64 (n_pairs,)."""
+def random_cosines(n_pairs: int, d: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Cosines of ``n_pairs`` independent pairs of standard Gaussian vectors of R^d: a tensor (n_pairs,)."""
     gen = torch.Generator().manual_seed(seed)
-    X = torch.randn(n_pairs, d, generator=gen, dtype=torch.float64)
-    Y = torch.randn(n_pairs, d, generator=gen, dtype=torch.float64)
+    X = torch.randn(n_pairs, d, generator=gen, dtype=dtype)
+    Y = torch.randn(n_pairs, d, generator=gen, dtype=dtype)
     return rowwise_cosine(X, Y)
 
 
@@ -65,14 +65,20 @@ def cosine_density(t, d: int):
     return 0.5 * stats.beta(a, a).pdf((1.0 + t) / 2.0)
 
 
-def prob_near_orthogonal(d: int, tol: float) -> float:
-    r"""Exact $P(|\cos\theta| < \mathrm{tol})$ for two random directions in R^d (d >= 2), from the Beta law."""
+def prob_cosine_exceeds(d: int, tol: float) -> float:
+    r"""Exact $P(|\cos\theta| \ge \mathrm{tol})$ for two random directions in R^d (d >= 2): $2\,P(u \le \frac{1-\mathrm{tol}}2)$, $u \sim \mathrm{Beta}(a, a)$.
+
+    Computed directly (not as 1 - P(|cos| < tol)) so that tiny tails such as $10^{-23}$ at d = 10 000 survive.
+    """
     if d < 2:
         raise ValueError("in d = 1 the cosine is always +-1; use d >= 2")
     a = 0.5 * (d - 1)
-    law = stats.beta(a, a)
-    # (t + 1)/2 ~ Beta(a, a); symmetric, so P(|t| < tol) = 1 - 2 P(u <= (1 - tol)/2)
-    return float(1.0 - 2.0 * law.cdf((1.0 - tol) / 2.0))
+    return float(2.0 * stats.beta(a, a).cdf((1.0 - tol) / 2.0))   # the law of (t + 1)/2 is symmetric about 1/2
+
+
+def prob_near_orthogonal(d: int, tol: float) -> float:
+    r"""Exact $P(|\cos\theta| < \mathrm{tol})$ for two random directions in R^d (d >= 2), from the Beta law."""
+    return 1.0 - prob_cosine_exceeds(d, tol)
 
 
 def frac_near_orthogonal(d: int, n_pairs: int, tol: float, seed: int = 0) -> float:

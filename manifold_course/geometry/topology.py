@@ -34,7 +34,8 @@ def persistence(X, maxdim: int = 1, n_perm: int | None = None) -> list[np.ndarra
     X = np.asarray(X, dtype=np.float64)
     if n_perm is not None and n_perm >= len(X):
         n_perm = None
-    return ripser(X, maxdim=maxdim, n_perm=n_perm)["dgms"]
+    D = squareform(pdist(X))                                  # (N, N); also avoids ripser's shape guesswork for N <= D
+    return ripser(D, maxdim=maxdim, distance_matrix=True, n_perm=n_perm)["dgms"]
 
 
 def h0_persistence(X) -> np.ndarray:

@@ -44,6 +44,8 @@ class Exercise:
     - ``judge(got, expected, case)``: replaces the default comparison for each case.
     - ``properties``: checks on the learner's whole function, run after the cases pass.
     - ``timeout``: seconds for all cases together; learner code running longer is stopped.
+    - ``known_good``: for an exercise judged without a ``reference``, a correct implementation
+      that the test suite runs to prove the check accepts right answers.
     """
 
     id: str
@@ -55,6 +57,7 @@ class Exercise:
     rtol: float = 1e-5
     atol: float = 1e-6
     timeout: float = 10.0
+    known_good: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if "." not in self.id:

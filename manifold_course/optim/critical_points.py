@@ -14,6 +14,9 @@ Gradient descent with a random start escapes strict saddles almost surely (Lee e
 Converges to Minimizers", 2016, arXiv:1602.04915); a little noise makes it escape in a number of steps that
 grows only like $\log(1/\text{noise})$ (Jin et al., "How to Escape Saddle Points Efficiently", 2017,
 arXiv:1703.00887).
+
+Also here: a 1-D double well with a sharp and a flat minimum (where does noisy GD end?), and the global minimum of
+a two-layer linear network, whose symmetry $W_1 \to G W_1$, $W_2 \to W_2 G^{-1}$ makes $h^2$ flat directions.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import torch
 
 GradFn = Callable[[np.ndarray], np.ndarray]
 
@@ -126,3 +130,64 @@ def frac_positive_definite_goe(d: int, n: int = 100_000, seed: int = 0, chunk: i
         hits += int((lam_min > 0).sum())
         done += m
     return hits / n
+
+
+# --- sharp and flat minima: a 1-D double well -------------------------------------------------------------
+
+NARROW = (-1.0, 4.0)   # (position, stiffness k): f = k (x - x0)^2 near the sharp minimum, curvature 2k = 8
+WIDE = (1.5, 0.25)     # the flat minimum, curvature 0.5: same depth (0), 16 times less curved
+
+
+def double_well(x: np.ndarray) -> np.ndarray:
+    r"""$f(x) = \min\big(4 (x+1)^2,\ 0.25 (x-1.5)^2\big)$: a sharp and a flat minimum of equal depth 0.
+
+    The two parabolas cross at $x_b = -0.5$ (the barrier, height 1 from both sides).
+    """
+    (xn, kn), (xw, kw) = NARROW, WIDE
+    return np.minimum(kn * (x - xn) ** 2, kw * (x - xw) ** 2)
+
+
+def double_well_grad(x: np.ndarray) -> np.ndarray:
+    (xn, kn), (xw, kw) = NARROW, WIDE
+    return np.where(kn * (x - xn) ** 2 < kw * (x - xw) ** 2, 2 * kn * (x - xn), 2 * kw * (x - xw))
+
+
+def double_well_barrier() -> float:
+    r"""Where the parabolas cross: $\sqrt{k_n}(x - x_n) = \sqrt{k_w}(x_w - x)$."""
+    (xn, kn), (xw, kw) = NARROW, WIDE
+    return (np.sqrt(kn) * xn + np.sqrt(kw) * xw) / (np.sqrt(kn) + np.sqrt(kw))
+
+
+def basin_boundary_fraction(low: float = -3.0, high: float = 4.0) -> float:
+    """Fraction of uniform starts in [low, high] that already lie in the wide basin (what noiseless GD keeps)."""
+    return (high - double_well_barrier()) / (high - low)
+
+
+def wide_basin_fraction(noise: float, n_runs: int = 4000, steps: int = 1000, lr: float = 0.05, seed: int = 0,
+                        low: float = -3.0, high: float = 4.0) -> float:
+    r"""Fraction of noisy-GD runs that end in the wide basin.
+
+    Each run starts uniformly in [low, high] and follows $x \leftarrow x - \eta f'(x) + \text{noise}\,\sqrt\eta\,\xi$
+    (a discretised Langevin equation, whose stationary law is $\propto e^{-2f/\text{noise}^2}$): noise lets runs hop
+    the barrier, and they pile up where the basin is wider.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(low, high, n_runs)
+    for _ in range(steps):
+        x = x - lr * double_well_grad(x) + noise * np.sqrt(lr) * rng.standard_normal(n_runs)
+    return float((x > double_well_barrier()).mean())
+
+
+# --- symmetry makes minima degenerate (Part 2, F9a) ---------------------------------------------------------
+
+def linear_net_minimum(X: torch.Tensor, Y: torch.Tensor, h: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""A global minimum $(W_1, W_2)$, shapes (h, d_in) and (d_out, h), of $\frac1N\|X W_1^\top W_2^\top - Y\|^2$.
+
+    Reduced-rank regression: the least-squares map projected on the top-h right singular vectors of the fitted
+    outputs. Any $(G W_1, W_2 G^{-1})$ with invertible $G$ (h x h) is an equally good minimum, so the Hessian
+    has (at least) $h^2$ zero eigenvalues there. X (N, d_in), Y (N, d_out).
+    """
+    B = torch.linalg.lstsq(X, Y).solution.T                              # (d_out, d_in), least squares
+    _, _, Vh = torch.linalg.svd(X @ B.T, full_matrices=False)             # right singular vectors of the fit
+    Vh = Vh[:h]                                                           # (h, d_out)
+    return (Vh @ B).clone(), Vh.T.clone()                                 # W1 (h, d_in), W2 (d_out, h)

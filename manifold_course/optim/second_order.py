@@ -88,11 +88,13 @@ def quadratic_valley(kappa: float = 100.0, angle: float = 0.0) -> Problem:
     c, s = torch.cos(torch.tensor(angle, dtype=torch.float64)), torch.sin(torch.tensor(angle, dtype=torch.float64))
     R = torch.stack([torch.stack([c, -s]), torch.stack([s, c])])      # (2, 2) rotation
     A = R @ torch.diag(torch.tensor([1.0, kappa], dtype=torch.float64)) @ R.T
-    return Problem(f"quadratic kappa={kappa:g}", lambda x: 0.5 * x @ A @ x, lambda x: A @ x, lambda x: A)
+    # f accepts x of shape (2,) or (2, ...) (a grid of points, for contour plots)
+    return Problem(f"quadratic kappa={kappa:g}", lambda x: 0.5 * (x * torch.tensordot(A, x, dims=1)).sum(0),
+                   lambda x: A @ x, lambda x: A)
 
 
 def rosenbrock() -> Problem:
-    r"""$f(x, y) = (1 - x)^2 + 100 (y - x^2)^2$: a curved banana valley, minimum 0 at (1, 1)."""
+    r"""$f(x, y) = (1 - x)^2 + 100 (y - x^2)^2$: a curved banana valley, minimum 0 at (1, 1); f takes (2, ...)."""
     def f(p):
         return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
 

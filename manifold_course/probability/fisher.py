@@ -2,7 +2,9 @@ r"""Fisher information of a 1-D Gaussian: the metric of the statistical manifold
 
 $F(\theta) = \mathbb E_x[\nabla_\theta \log p_\theta(x)\, \nabla_\theta \log p_\theta(x)^\top]$, and
 $\mathrm{KL}(p_\theta \| p_{\theta+\delta}) \approx \tfrac12 \delta^\top F(\theta) \delta$ for small $\delta$
-(Amari, "Natural Gradient Works Efficiently in Learning", Neural Computation 1998).
+(Amari, "Natural Gradient Works Efficiently in Learning", Neural Computation 1998). The score
+$\nabla_\theta\log p_\theta(x)$ has mean zero, so $F$ is its covariance; a Monte-Carlo average of score outer products
+estimates it. The natural gradient built on this metric lives in :mod:`manifold_course.optim.natural_gradient`.
 """
 
 from __future__ import annotations
@@ -58,52 +60,14 @@ def fisher_gaussian_mc(mu: float, sigma: float, param: str = "sigma", n: int = 1
     return s.T @ s / n
 
 
-def to_mu_sigma(theta: torch.Tensor, param: str) -> tuple[float, float]:
-    """Coordinates (mu, sigma) or (mu, log sigma) -> (mu, sigma)."""
-    mu, s = float(theta[0]), float(theta[1])
-    return (mu, s) if param == "sigma" else (mu, math.exp(s))
+def fisher_ellipse(mu: float, sigma: float, kl: float, n: int = 200) -> torch.Tensor:
+    r"""Points $	heta+\delta$ in the $(\mu, \sigma)$ plane with $	frac12\delta^	op F(	heta)\delta = \mathrm{kl}$: (n, 2).
 
-
-def kl_quadratic_rel_error(mu: float, sigma: float, delta: torch.Tensor, param: str = "sigma") -> float:
-    r"""Relative error of $\tfrac12\delta^\top F\delta$ as an approximation of $\mathrm{KL}(p_\theta\|p_{\theta+\delta})$.
-
-    The error is third order in $\delta$ while the KL is second order, so the relative error shrinks like $\|\delta\|$.
+    The Fisher ellipse is the small "KL ball" around $\mathcal N(\mu,\sigma^2)$: semi-axes $\sigma\sqrt{2\,\mathrm{kl}}$ along
+    $\mu$ and $\sigma\sqrt{\mathrm{kl}}$ along $\sigma$. Its size is proportional to $\sigma$: with the metric
+    $ds^2 = (d\mu^2 + 2\,d\sigma^2)/\sigma^2$ the Gaussian family is a (scaled) hyperbolic half-plane.
     """
-    theta = torch.tensor([mu, sigma if param == "sigma" else math.log(sigma)], dtype=torch.float64)
-    mu1, sigma1 = to_mu_sigma(theta + delta.double(), param)
-    kl = kl_gaussians_1d(mu, sigma, mu1, sigma1)
-    quad = 0.5 * float(delta.double() @ fisher_gaussian(mu, sigma, param) @ delta.double())
-    return abs(kl - quad) / kl
-
-
-def natural_gradient_step(theta: torch.Tensor, grad: torch.Tensor, F: torch.Tensor, lr: float,
-                          damping: float = 0.0) -> torch.Tensor:
-    r"""$\theta \leftarrow \theta - \eta\,(F + \lambda I)^{-1}\nabla L$: steepest descent when step length is measured by KL.
-
-    Among steps with $\tfrac12\delta^\top F\delta \le \epsilon$, $-F^{-1}\nabla L$ (scaled) decreases $L$ the most, and it
-    transforms like a tangent vector, so to first order it is the same step in every parameterisation.
-    """
-    A = F + damping * torch.eye(F.shape[0], dtype=F.dtype)
-    return theta - lr * torch.linalg.solve(A, grad)
-
-
-def fit_gaussian_path(x: torch.Tensor, mu0: float, sigma0: float, param: str, lr: float, steps: int,
-                      natural: bool) -> torch.Tensor:
-    r"""Fit $\mathcal N(\mu,\sigma^2)$ to data ``x`` by (natural) gradient descent on the mean negative log-likelihood.
-
-    Works in coordinates $(\mu,\sigma)$ or $(\mu,\log\sigma)$; returns the path in $(\mu, \sigma)$: (steps + 1, 2).
-    """
-    x = x.double()
-    theta = torch.tensor([mu0, sigma0 if param == "sigma" else math.log(sigma0)], dtype=torch.float64)
-    path = [to_mu_sigma(theta, param)]
-    for _ in range(steps):
-        mu, sigma = to_mu_sigma(theta, param)
-        grad = -score_gaussian(x, mu, sigma, param).mean(0)            # gradient of the mean NLL
-        if natural:
-            theta = natural_gradient_step(theta, grad, fisher_gaussian(mu, sigma, param), lr)
-        else:
-            theta = theta - lr * grad
-        if param == "sigma" and theta[1] <= 0:                          # plain GD can jump to sigma <= 0
-            theta = torch.tensor([float(theta[0]), 1e-6], dtype=torch.float64)
-        path.append(to_mu_sigma(theta, param))
-    return torch.tensor(path, dtype=torch.float64)
+    t = torch.linspace(0, 2 * math.pi, n, dtype=torch.float64)
+    d_mu = sigma * math.sqrt(2 * kl) * torch.cos(t)                     # (1/sigma^2) d_mu^2 / 2 = kl on this axis
+    d_sigma = sigma * math.sqrt(kl) * torch.sin(t)                      # (2/sigma^2) d_sigma^2 / 2 = kl on this axis
+    return torch.stack([mu + d_mu, sigma + d_sigma], dim=-1)
