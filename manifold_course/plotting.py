@@ -25,7 +25,7 @@ def image_grid(images: np.ndarray, nrow: int, title: str = "", side: int = 8, ax
     images = np.asarray(images).reshape(-1, side, side)
     n = images.shape[0]
     ncol = int(np.ceil(n / nrow))
-    canvas = np.ones((ncol * (side + 1), nrow * (side + 1)))
+    canvas = np.zeros((ncol * (side + 1), nrow * (side + 1)))  # 0 is the white background of gray_r
     for i, img in enumerate(images):
         r, c = divmod(i, nrow)
         canvas[r * (side + 1): r * (side + 1) + side, c * (side + 1): c * (side + 1) + side] = img

@@ -36,7 +36,6 @@ import torch
 
 from manifold_course.grading import check
 
-torch.set_num_threads(1)  # the tensors here are tiny: one thread avoids thread-synchronisation overhead
 
 # %% [markdown]
 # ## Exercise 1: what kind of critical point? (warm-up, 0.11)
