@@ -7,7 +7,6 @@ law (with a tolerance of several standard errors), never against the reference's
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
@@ -16,25 +15,9 @@ from scipy import stats
 from manifold_course import data
 from manifold_course.geometry import concentration, intrinsic_dimension, separability, topology, volumes
 from manifold_course.grading import Case, Exercise
+from manifold_course.grading.compare import float_problem as _float_problem
 
 CHAPTER = "v0_roots/01_high_dimensional_geometry"
-
-
-def _is_real(x) -> bool:
-    return isinstance(x, (numbers.Real, np.floating, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _float_problem(x, name: str = "the output") -> str | None:
-    """None when ``x`` is a finite Python/numpy real number, else what to fix."""
-    if isinstance(x, torch.Tensor):
-        return f"{name} should be a Python float, got a torch.Tensor (use .item())"
-    if isinstance(x, np.ndarray):
-        return f"{name} should be a Python float, got a numpy.ndarray (use float(...))"
-    if not _is_real(x):
-        return f"{name} should be a float, got {type(x).__name__}"
-    if not math.isfinite(float(x)):
-        return f"{name} is {float(x)}: look for a division by zero or an overflow"
-    return None
 
 
 # ---------------------------------------------------------------- 0.1 volumes and norms

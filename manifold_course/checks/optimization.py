@@ -8,12 +8,12 @@ objects that hold their own parameter tensors, so the grader's deep copy for the
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 
 from manifold_course.grading import Case, Exercise
+from manifold_course.grading.compare import float_problem as _float_problem
 from manifold_course.optim import critical_points, hessian, isotropy, msign, natural_gradient, second_order
 from manifold_course.probability.fisher import fisher_gaussian
 
@@ -38,18 +38,6 @@ def _sym_with_eigs(rng: np.random.Generator, eigs) -> np.ndarray:
 
 def _spd(rng: np.random.Generator, n: int, low: float = 0.5, high: float = 5.0) -> torch.Tensor:
     return torch.as_tensor(_sym_with_eigs(rng, rng.uniform(low, high, n)), dtype=F64)
-
-
-def _float_problem(x, name: str = "the output") -> str | None:
-    if isinstance(x, torch.Tensor):
-        return f"{name} should be a Python float, got a torch.Tensor (use .item())"
-    if isinstance(x, np.ndarray):
-        return f"{name} should be a Python float, got a numpy.ndarray (use float(...))"
-    if not isinstance(x, (numbers.Real, np.floating)) or isinstance(x, (bool, np.bool_)):
-        return f"{name} should be a float, got {type(x).__name__}"
-    if not math.isfinite(float(x)):
-        return f"{name} is {float(x)}: look for a division by zero or an overflow"
-    return None
 
 
 # ---------------------------------------------------------------- losses the learner differentiates

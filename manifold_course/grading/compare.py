@@ -30,6 +30,22 @@ def _fmt(v: float) -> str:
     return f"{v:.6g}"
 
 
+def float_problem(x: Any, where: str = "the output") -> str | None:
+    """None when ``x`` is a finite real number (Python or NumPy scalar), else what to fix.
+
+    For judges that check a float answer by a property rather than against one expected value.
+    """
+    if isinstance(x, torch.Tensor):
+        return f"{where} should be a Python float, got a torch.Tensor (use .item())"
+    if isinstance(x, np.ndarray):
+        return f"{where} should be a Python float, got a numpy.ndarray of shape {x.shape} (use float(...))"
+    if not _is_real(x):
+        return f"{where} should be a float, got {_kind(x)} {x!r:.60}"
+    if not math.isfinite(float(x)):
+        return f"{where} is {float(x)}: look for a division by zero, a log of 0, or an overflow"
+    return None
+
+
 def compare(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6, where: str = "the output") -> str | None:
     """Return None when ``got`` matches ``expected``, else a message saying what to fix."""
     if isinstance(expected, torch.Tensor):
@@ -79,12 +95,8 @@ def compare(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6, whe
 
 
 def _compare_float(got: Any, expected: float, rtol: float, atol: float, where: str) -> str | None:
-    if isinstance(got, torch.Tensor):
-        return f"{where} should be a Python float, got a torch.Tensor (use .item())"
-    if isinstance(got, np.ndarray):
-        return f"{where} should be a Python float, got a numpy.ndarray of shape {got.shape} (use float(...))"
-    if not _is_real(got):
-        return f"{where} should be a float, got {_kind(got)} {got!r}"
+    if isinstance(got, (torch.Tensor, np.ndarray)) or not _is_real(got):
+        return float_problem(got, where)
     g = float(got)
     if math.isnan(g) and not math.isnan(expected):
         return f"{where} is NaN (expected {_fmt(expected)}): look for 0/0, log of a negative number or inf - inf"

@@ -11,7 +11,6 @@ import contextlib
 import ctypes
 import io
 import signal
-import sys
 import threading
 import traceback
 from typing import Any, Callable, Iterator
