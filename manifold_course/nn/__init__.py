@@ -1,0 +1,1 @@
+"""Neural-network building blocks: deep MLPs, residual and ConvNeXt blocks, norms, initialisation, graph layers."""
