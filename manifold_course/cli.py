@@ -96,7 +96,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- lab
-LAB_SETTINGS = {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}
+LAB_SETTINGS = {
+    # a py:percent chapter opens as a notebook, not in the text editor
+    "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}},
+    # the course runs offline: no news or update checks (and no pop-up asking about them)
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
 
 
 def prepare_workspace(root: Path, workspace: Path) -> list[Path]:
@@ -137,6 +142,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         return 2
     workspace = Path(args.workspace).resolve() if args.workspace else root / "my_work"
     copied = prepare_workspace(root, workspace)
+    if not workspace.is_relative_to(root):
+        print(f"note: {workspace} is outside the course folder; JupyterLab shows only {root}")
     print(f"your workspace: {workspace} ({len(copied)} new exercise notebooks copied; your own work is never overwritten)")
     write_lab_settings(Path(sys.prefix))
     if shutil.which("jupyter-lab") is None and _version("jupyterlab") is None:
@@ -149,6 +156,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     print("starting:", " ".join(cmd))
     if args.dry_run:
         return 0
+    sys.stdout.flush()  # execv replaces the process: unflushed output would be lost
     os.execv(sys.executable, cmd)
     return 0  # not reached
 

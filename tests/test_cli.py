@@ -60,6 +60,15 @@ def test_lab_settings_make_py_files_open_as_notebooks(tmp_path):
     target = write_lab_settings(tmp_path)
     data = json.loads(target.read_text())
     assert data["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["python"] == "Jupytext Notebook"
+    assert data["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+
+
+def test_lab_settings_keep_other_overrides(tmp_path):
+    target = tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    data = json.loads(write_lab_settings(tmp_path).read_text())
+    assert data["@jupyterlab/apputils-extension:themes"]["theme"] == "JupyterLab Dark"
 
 
 def test_lab_dry_run_prepares_the_workspace(tmp_path, monkeypatch, capsys):
