@@ -173,6 +173,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
             return 2
         reports.append(grade_notebook(p, timeout=args.timeout, seed=args.seed))
     print(format_table(reports))
+    if args.feedback:
+        out = Path(args.feedback)
+        out.mkdir(parents=True, exist_ok=True)
+        for nb, rep in zip(args.notebooks, reports):
+            # one file per submission, named after its whole path so that students' same-named notebooks never collide
+            parts = [p for p in Path(nb).with_suffix("").parts if p not in (Path(nb).anchor, "..", ".")]
+            name = "__".join(parts).replace(":", "_") + ".feedback.txt"
+            (out / name).write_text(format_table([rep]) + "\n")
+        print(f"feedback files written to {out}/")
     if args.report:
         Path(args.report).write_text(json.dumps([r.to_dict() for r in reports], indent=1))
         print(f"report written to {args.report}")
@@ -261,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--report", help="write a JSON report to this file")
     g.add_argument("--timeout", type=float, default=300, help="seconds per notebook cell (default 300)")
     g.add_argument("--seed", type=int, help="draw the cases from this seed (an instructor's hidden cases)")
+    g.add_argument("--feedback", help="write one feedback text file per notebook into this folder")
     g.set_defaults(fn=cmd_grade)
     pr = sub.add_parser("progress", help="your progress per chapter")
     pr.add_argument("-v", "--verbose", action="store_true", help="list every exercise")

@@ -39,7 +39,10 @@ def test_crashing_notebook_still_scores_what_it_reached(tmp_path, ids):
         f'check("{ids[2]}", get_exercise("{ids[2]}").reference)',
     ])
     report_file = tmp_path / "report.json"
-    assert main(["grade", str(path), "--report", str(report_file), "--timeout", "60"]) == 0
+    assert main(["grade", str(path), "--report", str(report_file), "--timeout", "60",
+                 "--feedback", str(tmp_path / "fb"), "--seed", "7"]) == 0
+    [feedback] = (tmp_path / "fb").iterdir()
+    assert feedback.name.endswith("submission.feedback.txt") and "score: 1/3" in feedback.read_text()
     [rep] = json.loads(report_file.read_text())
     rows = {r["id"]: r for r in rep["exercises"]}
     assert rows[ids[0]]["passed"] and rows[ids[0]]["score"] == 1.0
