@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grade", help="execute notebooks headlessly and print a score table")
     g.add_argument("notebooks", nargs="+")
     g.add_argument("--report", help="write a JSON report to this file")
-    g.add_argument("--timeout", type=float, default=300, help="seconds per notebook cell (default 300)")
+    g.add_argument("--timeout", type=float, default=600, help="seconds per notebook, kernel start excluded (default 600)")
     g.add_argument("--seed", type=int, help="draw the cases from this seed (an instructor's hidden cases)")
     g.add_argument("--feedback", help="write one feedback text file per notebook into this folder")
     g.set_defaults(fn=cmd_grade)

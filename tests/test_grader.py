@@ -59,7 +59,7 @@ def test_infinite_loop_in_a_cell_is_stopped_by_the_notebook_time_limit(tmp_path,
         f'check("{ids[1]}", get_exercise("{ids[1]}").reference)',
     ])
     rep = grade_notebook(path, timeout=4)
-    assert not rep.completed and "4 s" in rep.problem
+    assert not rep.completed and "longer than its 4 s limit" in rep.problem
     assert [r.status for r in rep.exercises] == ["passed", "not_reached"]
 
 
@@ -71,6 +71,14 @@ def test_grading_never_touches_the_learners_progress(tmp_path, ids, monkeypatch)
     rep = grade_notebook(path, timeout=60)
     assert rep.completed and rep.score == 1.0
     assert not store.exists()
+
+
+def test_time_limit_is_for_the_whole_notebook_not_per_cell(tmp_path, ids):
+    path = _write(tmp_path, ["import time", "time.sleep(2)", "time.sleep(2)", "time.sleep(2)",
+                             f'from manifold_course.grading import check\ncheck("{ids[0]}", None)'])
+    rep = grade_notebook(path, timeout=5)
+    assert not rep.completed and "5 s" in rep.problem
+    assert [r.status for r in rep.exercises] == ["not_reached"]
 
 
 def test_unreadable_notebook_is_reported(tmp_path):

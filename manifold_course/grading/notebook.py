@@ -81,10 +81,37 @@ def _first_error(nb) -> str:
     return ""
 
 
-def grade_notebook(path: str | os.PathLike, timeout: float = 300, seed: int | None = None,
-                   kernel_name: str | None = None) -> NotebookReport:
-    """Execute ``path`` in a fresh kernel and score every exercise it calls ``check`` on."""
+class NotebookTimeout(Exception):
+    pass
+
+
+def _deadline_client_class():
     import nbclient
+
+    class DeadlineClient(nbclient.NotebookClient):
+        """A NotebookClient with one time budget for the whole notebook (from its first cell), not one per cell."""
+
+        budget: float = float("inf")
+        _deadline: float | None = None
+
+        async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+            if self._deadline is None:
+                self._deadline = time.monotonic() + self.budget
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise NotebookTimeout()
+            self.timeout = max(1, int(remaining))  # nbclient's per-cell limit: whatever is left
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
+    return DeadlineClient
+
+
+def grade_notebook(path: str | os.PathLike, timeout: float = 600, seed: int | None = None,
+                   kernel_name: str | None = None) -> NotebookReport:
+    """Execute ``path`` in a fresh kernel and score every exercise it calls ``check`` on.
+
+    ``timeout`` is the budget in seconds for the whole notebook (kernel start excluded).
+    """
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     path = Path(path)
@@ -108,18 +135,19 @@ def grade_notebook(path: str | os.PathLike, timeout: float = 300, seed: int | No
         )
         if seed is not None:
             env["MANIFOLD_COURSE_SEED"] = str(seed)
-        client = nbclient.NotebookClient(
+        client = _deadline_client_class()(
             nb,
             timeout=int(timeout),
             allow_errors=True,  # keep going: later exercises still get a score
             kernel_name=kernel_name or nb.metadata.get("kernelspec", {}).get("name", "python3"),
             resources={"metadata": {"path": str(path.parent.resolve())}},
         )
+        client.budget = timeout
         try:
             client.execute(env=env)
-        except CellTimeoutError:
+        except (CellTimeoutError, NotebookTimeout):
             report.completed = False
-            report.problem = f"stopped: a cell ran longer than the {timeout:g} s limit"
+            report.problem = f"stopped: the notebook ran longer than its {timeout:g} s limit"
         except DeadKernelError:
             report.completed = False
             report.problem = "stopped: the kernel died (os._exit, a crash, or out of memory)"
