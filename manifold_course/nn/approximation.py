@@ -100,29 +100,36 @@ def least_squares_relu_fit(f: Callable[[Tensor], Tensor], width: int, a: float =
     return lambda t: (ramp_features(t.to(torch.float64), knots) @ coef)[:, 0]
 
 
-def train_one_hidden_layer(f: Callable[[Tensor], Tensor], width: int, a: float = -1.0, b: float = 1.0,
-                           steps: int = 1500, lr: float = 1e-2, n_train: int = 256, seed: int = 0,
-                           activation: Callable[[Tensor], Tensor] = torch.relu) -> Callable[[Tensor], Tensor]:
-    """Train all weights of ``x -> a^T act(w x + b) + c`` (``width`` units) by full-batch Adam on the squared error.
+def fit_one_hidden_layer(x: Tensor, y: Tensor, width: int, steps: int = 1500, lr: float = 1e-2, seed: int = 0,
+                         activation: Callable[[Tensor], Tensor] = torch.relu) -> Callable[[Tensor], Tensor]:
+    r"""Train all weights of $x \mapsto \sum_i a_i\,\sigma(w_i x + b_i) + c$ (``width`` units) on the 1-D data
+    ``x``, ``y`` (N,) by full-batch Adam on the squared error; returns the trained function (float64).
 
-    Initial knots $-b_i/w_i$ spread over $[a, b]$ so that every unit starts inside the interval."""
+    Initial kinks $-b_i/w_i$ are spread over the data range so that every unit starts where the data are."""
     gen = torch.Generator().manual_seed(seed)
-    x = torch.linspace(a, b, n_train, dtype=torch.float64)[:, None]                # (N, 1)
-    y = f(x[:, 0])[:, None]
+    x, y = x.to(torch.float64)[:, None], y.to(torch.float64)[:, None]            # (N, 1)
+    lo, hi = float(x.min()), float(x.max())
     w = torch.where(torch.rand(1, width, generator=gen) < 0.5, -1.0, 1.0).to(torch.float64)
-    knots = a + (b - a) * torch.rand(1, width, generator=gen, dtype=torch.float64)
-    params = [w.requires_grad_(), (-w * knots).detach().requires_grad_(),
+    kinks = lo + (hi - lo) * torch.rand(1, width, generator=gen, dtype=torch.float64)
+    params = [w.requires_grad_(), (-w * kinks).detach().requires_grad_(),
               (torch.randn(width, 1, generator=gen, dtype=torch.float64) / width).requires_grad_(),
               torch.zeros(1, dtype=torch.float64, requires_grad=True)]
     opt = torch.optim.Adam(params, lr=lr)
     for _ in range(steps):
         W1, b1, W2, c = params
-        loss = ((activation(x @ W1 + b1) @ W2 + c - y) ** 2).mean()
+        loss = ((activation(x @ W1 + b1) @ W2 + c - y) ** 2).mean()              # mean squared error
         opt.zero_grad()
         loss.backward()
         opt.step()
     W1, b1, W2, c = (p.detach() for p in params)
     return lambda t: (activation(t.to(torch.float64)[:, None] @ W1 + b1) @ W2 + c)[:, 0]
+
+
+def train_one_hidden_layer(f: Callable[[Tensor], Tensor], width: int, a: float = -1.0, b: float = 1.0,
+                           n_train: int = 256, **kw) -> Callable[[Tensor], Tensor]:
+    """:func:`fit_one_hidden_layer` on ``n_train`` evenly spaced samples of ``f`` on $[a, b]$."""
+    x = torch.linspace(a, b, n_train, dtype=torch.float64)
+    return fit_one_hidden_layer(x, f(x), width, **kw)
 
 
 def sup_error(f: Callable[[Tensor], Tensor], f_hat: Callable[[Tensor], Tensor], a: float = -1.0, b: float = 1.0,

@@ -74,15 +74,18 @@ def permute_rows(P: Tensor) -> Callable[[Tensor], Tensor]:
     return lambda X: X[..., P, :]
 
 
-def rnn_influence(rnn: nn.RNN, x: Tensor) -> Tensor:
-    r"""$G[t, s] = \|\partial h_t / \partial x_s\|_F$ for a single-layer ``nn.RNN(batch_first=True)`` on one sequence.
+def influence_matrix(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    r"""$G[t, s] = \|\partial y_t / \partial x_s\|_F$ for a sequence map $y = f(x)$: x (T, D_in) -> y (T, D_out).
 
-    x (T, D_in) -> G (T, T), lower-triangular because the net is causal."""
-    def hidden(seq: Tensor) -> Tensor:                                             # (T, D_in) -> (T, H)
-        return rnn(seq[None])[0][0]
-
-    J = torch.autograd.functional.jacobian(hidden, x)                              # (T, H, T, D_in)
+    Returns (T, T). Lower-triangular for a causal map (an RNN); banded for a convolution; full for attention."""
+    J = torch.autograd.functional.jacobian(f, x)                                   # (T, D_out, T, D_in)
     return J.pow(2).sum(dim=(1, 3)).sqrt()                                         # (T, T)
+
+
+def rnn_influence(rnn: nn.RNN, x: Tensor) -> Tensor:
+    r"""$G[t, s] = \|\partial h_t / \partial x_s\|_F$ for a single-layer ``nn.RNN(batch_first=True)`` on one sequence
+    x (T, D_in): the hidden states $h_t = \tanh(W_{ih}x_t + W_{hh}h_{t-1} + b)$ as a function of the inputs."""
+    return influence_matrix(lambda seq: rnn(seq[None])[0][0], x)
 
 
 def influence_by_lag(G: Tensor) -> Tensor:

@@ -109,11 +109,12 @@ class GCNLayer(nn.Module):
 
     def __init__(self, d_in: int, d_out: int, activation: bool = True):
         super().__init__()
-        self.linear = nn.Linear(d_in, d_out)
+        self.linear = nn.Linear(d_in, d_out, bias=False)
+        self.bias = nn.Parameter(torch.zeros(d_out))                      # added after propagation, as in Kipf & Welling
         self.activation = activation
 
     def forward(self, x: torch.Tensor, A_hat: torch.Tensor) -> torch.Tensor:   # (n, F) -> (n, F2)
-        out = A_hat @ self.linear(x)
+        out = A_hat @ self.linear(x) + self.bias
         return torch.relu(out) if self.activation else out
 
 

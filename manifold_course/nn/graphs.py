@@ -157,3 +157,38 @@ def stochastic_block_model(sizes: list[int], p_in: float, p_out: float, n_featur
 def permutation_matrix(perm: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """P with (P x)[i] = x[perm[i]]: P = I[perm]."""
     return torch.eye(len(perm), dtype=dtype)[perm]
+
+
+def fit_neighbour_embeddings(A: torch.Tensor, dim: int = 8, steps: int = 600, lr: float = 0.02,
+                             init_scale: float = 1e-3, self_loops: bool = True, seed: int = 0) -> tuple[torch.Tensor, float]:
+    r"""Memorise the facts "v is next to u" with free embeddings, node2vec-style: $p(v \mid u) = \mathrm{softmax}_v(e_u^\top c_v)$.
+
+    Targets are the rows of $\tilde D^{-1}\tilde A$ (the neighbours, and the node itself when ``self_loops``); full-batch
+    Adam from a small random start. Returns the (n, dim) embeddings $e$ and the final cross-entropy. Used by the
+    manifold-thread experiment F19 (S. Noroozizadeh, V. Nagarajan, E. Rosenfeld, S. Kumar, "Deep sequence models tend
+    to memorize geometrically; it is unclear why", 2025, arXiv:2510.26745).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    A = A.float()
+    A_t = A + torch.eye(A.shape[0]) if self_loops else A
+    target = A_t / A_t.sum(dim=1, keepdim=True)                           # (n, n) neighbour distributions
+    emb = (init_scale * torch.randn(A.shape[0], dim, generator=gen)).requires_grad_()
+    ctx = (init_scale * torch.randn(A.shape[0], dim, generator=gen)).requires_grad_()
+    opt = torch.optim.Adam([emb, ctx], lr=lr)
+    for _ in range(steps):
+        loss = -(target * torch.log_softmax(emb @ ctx.T, dim=1)).sum(dim=1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return emb.detach(), loss.item()
+
+
+def smooth_mode_share(E: torch.Tensor, A: torch.Tensor, k: int) -> float:
+    r"""Share of the centred embedding's variance in the k smoothest non-constant eigenvectors of $L = D - A$.
+
+    A random embedding puts about $k / (n - 1)$ of its variance there; a share far above that is a spectral bias.
+    """
+    L, _, _ = graph_laplacians(A.double())
+    _, V = torch.linalg.eigh(L)                                           # (n, n) columns, smoothest first
+    Ec = (E - E.mean(dim=0)).double()                                     # centring removes the constant mode
+    return float((V[:, 1:k + 1].T @ Ec).pow(2).sum() / Ec.pow(2).sum())

@@ -18,6 +18,10 @@ weights decides whether a signal survives 50 layers:
   linear net has all singular values equal ("dynamical isometry"; J. Pennington, S. Schoenholz, S. Ganguli,
   "Resurrecting the sigmoid in deep learning through dynamical isometry", NeurIPS 2017, arXiv:1711.04735).
 
+Measurements: :func:`activation_std_profile` and :func:`gradient_std_profile` (the std of the signal and of the gradient
+layer by layer), :func:`jacobian_singular_values` (dynamical isometry), :func:`unit_symmetry_gap` (constant or zero
+initialisation keeps the hidden units of a layer identical: it fails by symmetry, not by making the net linear).
+
 Shapes follow PyTorch: a weight is (n_out, n_in) or (C_out, C_in, k, ...) with fan-in $C_{in}\prod k$.
 """
 
@@ -28,6 +32,8 @@ from typing import Callable, Sequence
 
 import torch
 from torch import nn
+
+from manifold_course.nn import residual
 
 Seed = int | torch.Generator
 
@@ -57,7 +63,8 @@ def xavier_normal(shape: Sequence[int], seed: Seed = 0, gain: float = 1.0, dtype
     return torch.randn(tuple(shape), generator=_gen(seed), dtype=dtype) * gain * math.sqrt(2.0 / (fan_in + fan_out))
 
 
-def kaiming_normal(shape: Sequence[int], seed: Seed = 0, gain: float = math.sqrt(2.0), dtype=torch.float32) -> torch.Tensor:
+def kaiming_normal(shape: Sequence[int], seed: Seed = 0, gain: float = math.sqrt(2.0),
+                   dtype=torch.float32) -> torch.Tensor:
     r"""$\mathcal N(0, \mathrm{gain}^2/n_{in})$; the default gain $\sqrt2$ is He's ReLU init, variance $2/n_{in}$."""
     fan_in, _ = fans(shape)
     return torch.randn(tuple(shape), generator=_gen(seed), dtype=dtype) * gain / math.sqrt(fan_in)
@@ -101,7 +108,9 @@ INITS: dict[str, Callable[..., torch.Tensor]] = {
     "standard": standard_normal,      # N(0, 1)
     "orthogonal": orthogonal,         # orthonormal rows / columns, gain 1
 }
-ACTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": torch.relu, "tanh": torch.tanh, "linear": lambda z: z}
+ACTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu, "tanh": torch.tanh, "linear": lambda z: z,
+}
 
 
 def deep_net(depth: int, width: int, init: str, act: str, seed: int = 0, gain: float = 1.0) -> nn.Sequential:
@@ -109,7 +118,7 @@ def deep_net(depth: int, width: int, init: str, act: str, seed: int = 0, gain: f
     gen = torch.Generator().manual_seed(seed)
     layers: list[nn.Module] = []
     for _ in range(depth):
-        lin = nn.Linear(width, width, bias=False)
+        lin = nn.Linear(width, width, bias=False, device="meta").to_empty(device="cpu")   # no global RNG use
         with torch.no_grad():
             lin.weight.copy_(gain * INITS[init]((width, width), gen))
         layers += [lin, {"relu": nn.ReLU, "tanh": nn.Tanh, "linear": nn.Identity}[act]()]
@@ -158,15 +167,21 @@ def gradient_std_profile(depth: int, width: int, init: str, act: str, seed: int 
 
 
 def jacobian_singular_values(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    r"""Singular values, largest first, of the input-output Jacobian $J = \partial f(x)/\partial x$ (d_out, d_in) at one
-    input x (d_in,). Dynamical isometry means all of them near 1 (Pennington et al. 2017, arXiv:1711.04735)."""
-    J = torch.func.jacrev(model)(x.detach())                         # (d_out, d_in)
-    return torch.linalg.svdvals(J.detach())                          # (min(d_out, d_in),), descending
+    r"""Singular values, largest first, of the input-output Jacobian $J = \partial f(x)/\partial x$ (d_out, d_in) of a
+    model at one input x (d_in,), the model being called on a batch of one row (so BatchNorm / LayerNorm models work
+    in eval mode). Dynamical isometry means all of them near 1 (Pennington et al. 2017, arXiv:1711.04735).
+    The Jacobian itself is :func:`manifold_course.nn.residual.jacobian_singular_values` of the map $v \mapsto f(v)$."""
+    def f(v: torch.Tensor) -> torch.Tensor:                          # (d_in,) -> (d_out,), as a batch of one row
+        return model(v.unsqueeze(0)).squeeze(0)
+
+    return residual.jacobian_singular_values(f, x.detach()).detach()    # (min(d_out, d_in),), descending
 
 
 def singular_value_spread(s: torch.Tensor) -> float:
-    """Spread of a spectrum on a log scale: std of log10 of the singular values (0 for perfect isometry)."""
-    return float(torch.log10(s.double()).std())
+    """Spread of a spectrum on a log scale: std of log10 of the singular values (0 for perfect isometry).
+
+    Singular values below 1e-12 (exact zeros, e.g. from dead ReLUs) count as 1e-12, so the spread stays finite."""
+    return float(torch.log10(s.double().clamp_min(1e-12)).std())
 
 
 def unit_symmetry_gap(W: torch.Tensor) -> float:
