@@ -755,14 +755,7 @@ ax.legend();
 # the practical choice; on a CPU the two are comparable — the numbers below are whatever this machine measures.
 
 # %%
-def median_ms(fn, *args, repeats=7):
-    fn(*args)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+from manifold_course.timing import median_ms
 
 
 for n in (64, 256):

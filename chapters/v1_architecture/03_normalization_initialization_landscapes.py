@@ -53,7 +53,6 @@ rng = seed_everything(0)
 
 import copy
 import math
-import time
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -210,20 +209,13 @@ assert y_img.shape == (1, 3, 8, 8) and torch.isfinite(y_img).all()
 # whatever this machine measures (median of 20 runs):
 
 # %%
-def median_ms(fn, *args, repeats=20):
-    fn(*args)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+from manifold_course.timing import median_ms
 
 
 x_big, w_big = torch.randn(512, 1024), torch.ones(1024)
-t_ln = median_ms(F.layer_norm, x_big, (1024,), w_big, torch.zeros(1024))
-t_rms = median_ms(F.rms_norm, x_big, (1024,), w_big, 1e-6)
-t_rms_ours = median_ms(norms.rms_norm, x_big, w_big)
+t_ln = median_ms(F.layer_norm, x_big, (1024,), w_big, torch.zeros(1024), repeats=20)
+t_rms = median_ms(F.rms_norm, x_big, (1024,), w_big, 1e-6, repeats=20)
+t_rms_ours = median_ms(norms.rms_norm, x_big, w_big, repeats=20)
 print(f"(512, 1024) float32: F.layer_norm {t_ln:.2f} ms, F.rms_norm {t_rms:.2f} ms, our unfused rms_norm {t_rms_ours:.2f} ms")
 
 # %% [markdown]
