@@ -76,3 +76,69 @@ def moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, 
     from sklearn.datasets import make_moons
 
     return make_moons(n_samples=n, noise=noise, random_state=seed)
+
+
+# ---------------------------------------------------------------- text: the Python standard library's own source
+
+STDLIB_MODULES = (
+    "abc", "argparse", "bisect", "calendar", "collections/__init__", "contextlib", "copy", "csv", "dataclasses",
+    "datetime", "decimal", "difflib", "enum", "fractions", "functools", "heapq", "inspect", "json/__init__",
+    "json/decoder", "json/encoder", "logging/__init__", "pathlib", "pprint", "queue", "random", "shutil",
+    "statistics", "string", "textwrap", "threading", "tokenize", "typing", "uuid", "zipfile",
+)
+
+
+def stdlib_corpus(max_chars: int = 1_000_000, modules: tuple[str, ...] = STDLIB_MODULES) -> str:
+    """Source text of a fixed list of standard-library modules, concatenated (about 1 MB; on every machine).
+
+    The files are read from ``sysconfig.get_paths()["stdlib"]``; a module missing on some Python version is
+    skipped. Slightly different Python versions give slightly different text, so chapters assert ranges,
+    not exact losses.
+    """
+    import sysconfig
+    from pathlib import Path
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    parts = []
+    for name in modules:
+        path = root / f"{name}.py"
+        if path.exists():
+            parts.append(path.read_text(encoding="utf-8", errors="replace"))
+    text = "\n".join(parts)
+    if not text:
+        raise FileNotFoundError(f"no standard-library sources under {root}")
+    return text[:max_chars]
+
+
+class CharTokenizer:
+    """Characters <-> integer ids. ``vocab`` is the sorted set of characters of the text it was built from."""
+
+    def __init__(self, vocab: str):
+        self.vocab = vocab
+        self.stoi = {c: i for i, c in enumerate(vocab)}
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharTokenizer":
+        return cls("".join(sorted(set(text))))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str) -> torch.Tensor:
+        """(len(text),) int64 ids; a character outside the vocabulary raises KeyError naming it."""
+        try:
+            return torch.tensor([self.stoi[c] for c in text], dtype=torch.int64)
+        except KeyError as exc:
+            raise KeyError(f"character {exc.args[0]!r} is not in the vocabulary") from None
+
+    def decode(self, ids) -> str:
+        return "".join(self.vocab[int(i)] for i in ids)
+
+
+def lm_batch(ids: torch.Tensor, block: int, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random batch of next-token pairs: x (batch, block) and y = x shifted by one, both int64."""
+    starts = torch.randint(len(ids) - block - 1, (batch,), generator=generator)
+    x = torch.stack([ids[s: s + block] for s in starts.tolist()])          # (B, T)
+    y = torch.stack([ids[s + 1: s + block + 1] for s in starts.tolist()])  # (B, T)
+    return x, y

@@ -40,3 +40,22 @@ def test_seed_everything_makes_torch_repeatable():
     a = torch.randn(3)
     seed_everything(7)
     assert torch.equal(a, torch.randn(3))
+
+
+def test_stdlib_corpus_is_offline_text_of_the_requested_size():
+    text = data.stdlib_corpus(200_000)
+    assert len(text) == 200_000 and "def " in text and "import" in text
+
+
+def test_char_tokenizer_round_trip_and_unknown_character():
+    tok = data.CharTokenizer.from_text("hello world")
+    ids = tok.encode("low")
+    assert ids.dtype == torch.int64 and tok.decode(ids) == "low" and tok.vocab_size == 8
+    with pytest.raises(KeyError, match="'z'"):
+        tok.encode("z")
+
+
+def test_lm_batch_targets_are_inputs_shifted_by_one():
+    ids = torch.arange(100)
+    x, y = data.lm_batch(ids, block=7, batch=5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (5, 7) and torch.equal(y, x + 1)
