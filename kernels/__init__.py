@@ -9,6 +9,5 @@ from manifold_course.accel import select_mode
 
 MODE = select_mode()
 
-# Benchmarks registered by the kernel modules: callables that time one kernel against its PyTorch
-# counterpart on the GPU and print their rows. `manifold-course bench` runs each (Volume 6 adds them).
-BENCHMARKS: list = []
+# A kernel module with a GPU benchmark defines BENCH = [manifold_course.systems.benchspec.BenchSpec(...)];
+# `manifold-course bench` (manifold_course.systems.bench) finds them by importing every module here.

@@ -245,15 +245,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("manifold-course bench: no CUDA GPU here, so GPU performance cannot be measured. "
               "Kernels are still checked for correctness on the CPU by the test suite.")
         return 0
-    import manifold_course.kernels as kernels
+    from manifold_course.systems import bench
 
-    if not kernels.BENCHMARKS:
-        print(f"{kernels.MODE.describe()}\nno kernels are registered for benchmarking yet (Volume 6 adds them)")
-        return 0
-    print(kernels.MODE.describe())
-    for bench in kernels.BENCHMARKS:
-        bench()
-    return 0
+    return bench.main(json_path=args.json, plot_path=args.plot)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,7 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("release", help="write exercises/ from solutions/")
     r.add_argument("--check", action="store_true", help="fail if exercises/ is stale; write nothing")
     r.set_defaults(fn=cmd_release)
-    sub.add_parser("bench", help="time kernels against PyTorch on a GPU").set_defaults(fn=cmd_bench)
+    b = sub.add_parser("bench", help="time kernels against PyTorch on a GPU")
+    b.add_argument("--json", default="bench.json", help="write the results here (default bench.json)")
+    b.add_argument("--plot", default="bench.png", help="write a plot of the results here (default bench.png)")
+    b.set_defaults(fn=cmd_bench)
     return p
 
 
