@@ -228,3 +228,12 @@ def test_check_writes_the_grader_report(monkeypatch, tmp_path):
     check("no_such_chapter.nothing", _double)
     row = json.loads(report.read_text().splitlines()[-1])
     assert row["exercise_id"] == "no_such_chapter.nothing" and row["passed"] is False
+
+
+def test_a_broken_check_module_reports_instead_of_crashing():
+    def bad_cases(rng):
+        raise ValueError("oops")
+
+    ex = Exercise("demo.broken", "Broken", cases=bad_cases, reference=_double)
+    res = run_exercise(ex, _double)
+    assert res.status == "error" and "bug in the course" in res.message

@@ -155,7 +155,11 @@ def run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None = None) 
     if not callable(fn):
         return result("error", f"check() needs your function or class, got {type(fn).__name__} {fn!r:.60}")
     guarded = GuardedFunction(fn)
-    cases = list(ex.cases(case_rng(ex.id, seed)))
+    try:
+        cases = list(ex.cases(case_rng(ex.id, seed)))
+    except Exception as exc:  # noqa: BLE001 - a bug in a check module must not crash the learner's notebook
+        return result("error", f"the grader could not build its cases ({type(exc).__name__}: {exc}); "
+                               "this is a bug in the course, not in your code: please report it")
     try:
         with time_limit(ex.timeout), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             for i, case in enumerate(cases):
