@@ -237,3 +237,12 @@ def test_a_broken_check_module_reports_instead_of_crashing():
     ex = Exercise("demo.broken", "Broken", cases=bad_cases, reference=_double)
     res = run_exercise(ex, _double)
     assert res.status == "error" and "bug in the course" in res.message
+
+
+def test_a_failing_reference_is_reported_as_a_course_bug():
+    def broken_reference(x):
+        raise RuntimeError("reference bug")
+
+    ex = Exercise("demo.badref", "Bad reference", cases=_cases, reference=broken_reference)
+    res = run_exercise(ex, _double)
+    assert res.status == "error" and "bug in the course" in res.message

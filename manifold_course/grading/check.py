@@ -166,7 +166,11 @@ def run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None = None) 
                 where = _case_name(i, len(cases), case)
                 expected = None
                 if ex.reference is not None:
-                    expected = ex.reference(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
+                    try:
+                        expected = ex.reference(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
+                    except Exception as exc:  # noqa: BLE001 - the course's own reference failed
+                        return result("error", f"{where}: the reference solution failed ({type(exc).__name__}: {exc}); "
+                                               "this is a bug in the course, not in your code: please report it")
                 before = [_snapshot(a) for a in case.args]
                 before_kw = {k: _snapshot(v) for k, v in case.kwargs.items()}
                 got = guarded(*case.args, **case.kwargs)
