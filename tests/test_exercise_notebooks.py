@@ -8,7 +8,7 @@ from manifold_course.grading.notebook import grade_notebook
 from manifold_course.grading.registry import all_exercises, check_modules
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "exercises").rglob("*.ipynb"))
+NOTEBOOKS = sorted(p for p in (ROOT / "exercises").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
 def _rel(p: Path) -> str:
