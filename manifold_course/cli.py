@@ -78,7 +78,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"torch does not import: {exc}")
         missing_core.append("torch")
     from manifold_course.grading import progress
+    from manifold_course.grading.registry import all_exercises, unavailable_chapters
 
+    try:
+        n_ex = len(all_exercises())
+        print(f"exercises: {n_ex} can be graded here")
+        for chapter, why in unavailable_chapters().items():
+            print(f"  chapter '{chapter}' cannot be graded: {why}")
+    except Exception as exc:  # noqa: BLE001 - doctor reports, never crashes
+        print(f"the exercise registry failed to load: {exc}")
     print(f"progress store: {progress.store_path()} (override with MANIFOLD_COURSE_PROGRESS)")
     root = course_root()
     print(f"course folder: {root or 'not found (run from a clone of the course)'}")

@@ -246,3 +246,13 @@ def test_a_failing_reference_is_reported_as_a_course_bug():
     ex = Exercise("demo.badref", "Bad reference", cases=_cases, reference=broken_reference)
     res = run_exercise(ex, _double)
     assert res.status == "error" and "bug in the course" in res.message
+
+
+def test_a_chapter_whose_optional_dependency_is_missing_is_named(monkeypatch):
+    from manifold_course.grading import registry
+
+    mods, unavailable = registry._load()
+    monkeypatch.setattr(registry, "_load", lambda: (mods, {**unavailable, "ghost": "No module named 'triton'"}))
+    monkeypatch.setenv("MANIFOLD_COURSE_STRICT", "0")
+    res = check("ghost.kernel", _double)
+    assert res.status == "error" and "cannot be graded here" in res.message and "triton" in res.message

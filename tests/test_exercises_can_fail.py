@@ -25,6 +25,12 @@ def test_there_are_exercises():
     assert len(EXERCISES) >= 15
 
 
+def test_every_check_module_imports_in_the_test_environment():
+    from manifold_course.grading.registry import unavailable_chapters
+
+    assert unavailable_chapters() == {}, "a check module failed to import, so its exercises would go untested"
+
+
 @pytest.mark.parametrize("ex_id", sorted(EXERCISES))
 def test_reference_passes(ex_id):
     ex = EXERCISES[ex_id]

@@ -14,16 +14,28 @@ from manifold_course.grading.exercise import Exercise
 
 
 @lru_cache(maxsize=None)
-def check_modules() -> dict[str, object]:
-    """``{chapter_key: module}`` for every module in ``manifold_course.checks``."""
+def _load() -> tuple[dict[str, object], dict[str, str]]:
     import manifold_course.checks as pkg
 
-    mods = {}
+    mods, unavailable = {}, {}
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.name.startswith("_"):
             continue
-        mods[info.name] = importlib.import_module(f"{pkg.__name__}.{info.name}")
-    return mods
+        try:
+            mods[info.name] = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        except ImportError as exc:  # an optional dependency (triton, numba) is missing: only that chapter is lost
+            unavailable[info.name] = f"{exc}; install it with: pip install -e '.[kernels]' (see manifold-course doctor)"
+    return mods, unavailable
+
+
+def check_modules() -> dict[str, object]:
+    """``{chapter_key: module}`` for every module in ``manifold_course.checks`` whose imports are installed."""
+    return _load()[0]
+
+
+def unavailable_chapters() -> dict[str, str]:
+    """``{chapter_key: why}`` for check modules that could not be imported (a missing optional dependency)."""
+    return _load()[1]
 
 
 def all_exercises() -> dict[str, Exercise]:
@@ -49,5 +61,7 @@ def get_exercise(exercise_id: str) -> Exercise:
     if exercise_id in exercises:
         return exercises[exercise_id]
     chapter = exercise_id.split(".", 1)[0]
+    if chapter in unavailable_chapters():
+        raise KeyError(f"the exercises of chapter '{chapter}' cannot be graded here: {unavailable_chapters()[chapter]}")
     known = [e for e in exercises if e.startswith(chapter + ".")] or sorted(exercises)[:8]
     raise KeyError(f"there is no exercise {exercise_id!r}; did you mean one of {known}?")
