@@ -28,6 +28,7 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from manifold_course.kernels._rows import row_block_config
 from manifold_course.systems.benchspec import BenchSpec
 
 
@@ -64,15 +65,8 @@ def layer_norm_kernel(
 
 
 def _launch_config(n_rows: int, D: int) -> dict:
-    """One row per program for wide rows on a GPU, with 8-16 warps beyond 2K columns; several rows per program
-    for narrow ones (~4K elements each). Under the interpreter ~2^16 elements per program (cost per program)."""
-    block_d = triton.next_power_of_2(D)
-    target = (1 << 16) if MODE.triton_interpret else 4096
-    block_r = max(1, min(target // block_d, triton.next_power_of_2(n_rows)))
-    if MODE.triton_interpret:
-        return dict(BLOCK_R=block_r, BLOCK_D=block_d, num_warps=1)
-    num_warps = 4 if block_d <= 2048 else 8 if block_d <= 8192 else 16
-    return dict(BLOCK_R=block_r, BLOCK_D=block_d, num_warps=num_warps)
+    block_r, block, num_warps = row_block_config(n_rows, D)
+    return dict(BLOCK_R=block_r, BLOCK_D=block, num_warps=num_warps)
 
 
 def layer_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

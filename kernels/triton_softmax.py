@@ -32,6 +32,7 @@ import torch
 import triton
 import triton.language as tl
 
+from manifold_course.kernels._rows import row_block_config
 from manifold_course.systems.benchspec import BenchSpec
 
 
@@ -65,16 +66,8 @@ def softmax_kernel(
 
 
 def _launch_config(n_rows: int, n_cols: int) -> dict:
-    """One row per program and more warps for wider rows on a GPU (16 warps = 512 threads hold a 32768-wide row
-    as 64 registers each); several rows per program when rows are narrow, so that each program still holds
-    ~4K elements. Under the interpreter, about 2^16 elements per program: there the cost is per program."""
-    block_c = triton.next_power_of_2(n_cols)
-    target = (1 << 16) if MODE.triton_interpret else 4096           # elements per program
-    block_r = max(1, min(target // block_c, triton.next_power_of_2(n_rows)))
-    if MODE.triton_interpret:
-        return dict(BLOCK_R=block_r, BLOCK_C=block_c, num_warps=1)
-    num_warps = 4 if block_c <= 2048 else 8 if block_c <= 8192 else 16
-    return dict(BLOCK_R=block_r, BLOCK_C=block_c, num_warps=num_warps)
+    block_r, block, num_warps = row_block_config(n_rows, n_cols)
+    return dict(BLOCK_R=block_r, BLOCK_C=block, num_warps=num_warps)
 
 
 def softmax(input: torch.Tensor, dim: int) -> torch.Tensor:
