@@ -37,6 +37,7 @@ from typing import Sequence
 import torch
 
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 CUDA_DIR = Path(__file__).resolve().parent / "cuda"         # the .cu sources (package data)
 DEFAULT_ARCH = "sm_80"
@@ -222,14 +223,14 @@ def matmul(input: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
 
 
 def _vector_inputs(size: int, dtype: torch.dtype, device: str) -> tuple:
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     return (torch.randn(size, dtype=dtype, device=device, generator=gen),
             torch.randn(size, dtype=dtype, device=device, generator=gen))
 
 
 def _matmul_inputs(size: tuple[int, int, int], dtype: torch.dtype, device: str) -> tuple:
     m, n, k = size
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     return (torch.randn((m, k), dtype=dtype, device=device, generator=gen),
             torch.randn((k, n), dtype=dtype, device=device, generator=gen))
 

@@ -37,6 +37,7 @@ from numba import cuda, float32
 from manifold_course.kernels.numba_vector_add import (
     NUMBA_DTYPES, check_numba_dtype, numba_to_tensor, tensor_to_numba, torch_stream)
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 BLOCK_ROWS, BLOCK_COLS = 8, 32     # 256 threads per block; a warp spans 32 columns of one row
 
@@ -79,7 +80,7 @@ def gelu(input: torch.Tensor, approximate: str = "none") -> torch.Tensor:
 
 
 def _make_inputs(size: tuple[int, int], dtype: torch.dtype, device: str) -> tuple:
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     return (torch.randn(size, dtype=dtype, device=device, generator=gen),)
 
 

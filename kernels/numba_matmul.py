@@ -38,6 +38,7 @@ from numba import cuda, float32
 from manifold_course.kernels.numba_vector_add import (
     NUMBA_DTYPES, check_numba_dtype, numba_to_tensor, tensor_to_numba, torch_stream)
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 TILE = 16   # the block is TILE x TILE threads (256) and owns a TILE x TILE tile of C; 2 fp32 tiles = 2 KiB shared
 
@@ -96,7 +97,7 @@ def matmul(input: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
 
 def _make_inputs(size: tuple[int, int, int], dtype: torch.dtype, device: str) -> tuple:
     m, n, k = size
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     return (torch.randn((m, k), dtype=dtype, device=device, generator=gen),
             torch.randn((k, n), dtype=dtype, device=device, generator=gen))
 

@@ -35,6 +35,7 @@ from numba import cuda, float32
 from manifold_course.kernels.numba_vector_add import (
     NUMBA_DTYPES, check_numba_dtype, numba_to_tensor, tensor_to_numba, torch_stream)
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 THREADS = 256        # threads per block; a power of two, because the tree halves it at each level
 MAX_BLOCKS = 1024    # blocks in the first pass: about 8 per SM of an H100 (132 SMs), enough to hide latency
@@ -86,7 +87,7 @@ def reduce_sum(input: torch.Tensor) -> torch.Tensor:
 
 
 def _make_inputs(size: int, dtype: torch.dtype, device: str) -> tuple:
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     return (torch.randn(size, dtype=dtype, device=device, generator=gen),)
 
 

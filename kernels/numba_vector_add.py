@@ -43,6 +43,7 @@ import torch
 from numba import cuda, float32
 
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 THREADS = 256             # threads per block: 8 warps, a multiple of the warp size (32)
 NUMBA_DTYPES = (torch.float16, torch.float32)
@@ -115,7 +116,7 @@ def vector_add(input: torch.Tensor, other: torch.Tensor, *, alpha: float = 1) ->
 
 
 def _make_inputs(size: int, dtype: torch.dtype, device: str) -> tuple:
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     return (torch.randn(size, dtype=dtype, device=device, generator=gen),
             torch.randn(size, dtype=dtype, device=device, generator=gen))
 

@@ -43,6 +43,7 @@ import triton
 import triton.language as tl
 
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 LOG2_E = 1.4426950408889634                                   # e^x = 2^(x log2 e)
 
@@ -187,7 +188,7 @@ def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: 
 
 def _make_inputs(size: tuple[int, int, int, int], dtype: torch.dtype, device: str, causal: bool = False) -> tuple:
     B, H, T, d = size
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     q, k, v = (torch.randn(B, H, T, d, dtype=dtype, device=device, generator=gen) for _ in range(3))
     return (q, k, v, None, 0.0, causal)                       # positional, as F.scaled_dot_product_attention takes them
 

@@ -30,6 +30,7 @@ import triton.language as tl
 
 from manifold_course.kernels._rows import row_block_config
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 
 @triton.jit
@@ -92,7 +93,7 @@ def torch_layer_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, e
 
 
 def _make_inputs(size: tuple[int, int], dtype: torch.dtype, device: str) -> tuple:
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     x = torch.randn(size, dtype=dtype, device=device, generator=gen) * 2 + 1
     gamma = 1 + 0.1 * torch.randn(size[-1], dtype=dtype, device=device, generator=gen)
     beta = 0.1 * torch.randn(size[-1], dtype=dtype, device=device, generator=gen)

@@ -39,6 +39,7 @@ import triton
 import triton.language as tl
 
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 
 @triton.jit
@@ -136,7 +137,7 @@ def matmul(input: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
 
 def _make_inputs(size: tuple[int, int, int], dtype: torch.dtype, device: str) -> tuple:
     M, N, K = size
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     return (torch.randn(M, K, dtype=dtype, device=device, generator=gen),
             torch.randn(K, N, dtype=dtype, device=device, generator=gen))
 

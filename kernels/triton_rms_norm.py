@@ -25,6 +25,7 @@ import triton.language as tl
 
 from manifold_course.kernels._rows import row_block_config
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 
 @triton.jit
@@ -81,7 +82,7 @@ def torch_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> 
 
 
 def _make_inputs(size: tuple[int, int], dtype: torch.dtype, device: str) -> tuple:
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     x = torch.randn(size, dtype=dtype, device=device, generator=gen)
     w = 1 + 0.1 * torch.randn(size[-1], dtype=dtype, device=device, generator=gen)
     return (x, w, 1e-6)

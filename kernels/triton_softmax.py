@@ -34,6 +34,7 @@ import triton.language as tl
 
 from manifold_course.kernels._rows import row_block_config
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 
 @triton.jit
@@ -91,7 +92,7 @@ def softmax(input: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def _make_inputs(size: tuple[int, int], dtype: torch.dtype, device: str) -> tuple:
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     return (torch.randn(size, dtype=dtype, device=device, generator=gen) * 4, -1)
 
 

@@ -28,6 +28,7 @@ import triton
 import triton.language as tl
 
 from manifold_course.systems.benchspec import BenchSpec
+from manifold_course.seeding import torch_generator
 
 
 @triton.jit
@@ -79,7 +80,7 @@ def add(input: torch.Tensor, other: torch.Tensor, *, alpha: float = 1) -> torch.
 
 
 def _make_inputs(size: int, dtype: torch.dtype, device: str) -> tuple:
-    gen = torch.Generator(device=device).manual_seed(0)
+    gen = torch_generator(0, device)
     return (torch.randn(size, dtype=dtype, device=device, generator=gen),
             torch.randn(size, dtype=dtype, device=device, generator=gen))
 

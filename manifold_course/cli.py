@@ -255,7 +255,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     from manifold_course.systems import bench
 
-    return bench.main(json_path=args.json, plot_path=args.plot)
+    return bench.main(json_path=args.json, plot_path=args.plot, quick=args.quick)
+
+
+# ---------------------------------------------------------------- gpu-check
+def cmd_gpu_check(args: argparse.Namespace) -> int:
+    from manifold_course.systems import gpu_check
+
+    return gpu_check.main(args.out, test_timeout=args.test_timeout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,7 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time kernels against PyTorch on a GPU")
     b.add_argument("--json", default="bench.json", help="write the results here (default bench.json)")
     b.add_argument("--plot", default="bench.png", help="write a plot of the results here (default bench.png)")
+    b.add_argument("--quick", action="store_true", help="only each kernel's smallest size (seconds, not minutes)")
     b.set_defaults(fn=cmd_bench)
+    gc = sub.add_parser("gpu-check", help="on a GPU machine: run the GPU tests and a quick benchmark, write the results")
+    gc.add_argument("out", nargs="?", default="gpu-check", help="folder for the results (default: gpu-check/)")
+    gc.add_argument("--test-timeout", type=float, default=360, help="seconds for the GPU tests (default 360)")
+    gc.set_defaults(fn=cmd_gpu_check)
     return p
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from manifold_course.seeding import course_seed, numpy_rng
 
 
 def digits(scaled: bool = True, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -23,7 +24,7 @@ def digits(scaled: bool = True, dtype: torch.dtype = torch.float32) -> tuple[tor
 
 def train_test_split_indices(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A seeded random split of ``range(n)`` into (train, test) index arrays."""
-    perm = np.random.default_rng(seed).permutation(n)
+    perm = numpy_rng(seed).permutation(n)
     n_test = int(round(n * test_fraction))
     return perm[n_test:], perm[:n_test]
 
@@ -32,12 +33,12 @@ def swiss_roll(n: int = 2000, noise: float = 0.0, seed: int = 0) -> tuple[np.nda
     """Points on scikit-learn's swiss roll, a 2-D sheet rolled up in 3-D: (X (N, 3), position along the roll (N,))."""
     from sklearn.datasets import make_swiss_roll
 
-    return make_swiss_roll(n_samples=n, noise=noise, random_state=seed)
+    return make_swiss_roll(n_samples=n, noise=noise, random_state=course_seed(seed))
 
 
 def linear_subspace(n: int, k: int, ambient: int, noise: float = 0.0, seed: int = 0) -> np.ndarray:
     """``n`` Gaussian points on a random ``k``-dimensional linear subspace of R^ambient (plus optional noise)."""
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     basis, _ = np.linalg.qr(rng.standard_normal((ambient, k)))  # (ambient, k), orthonormal columns
     X = rng.standard_normal((n, k)) @ basis.T                      # (n, ambient)
     return X + noise * rng.standard_normal(X.shape)
@@ -45,7 +46,7 @@ def linear_subspace(n: int, k: int, ambient: int, noise: float = 0.0, seed: int 
 
 def noisy_circle(n: int = 200, radius: float = 1.0, noise: float = 0.05, seed: int = 0) -> np.ndarray:
     """``n`` points near a circle in the plane: (N, 2). One loop: Betti numbers b0 = 1, b1 = 1."""
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     t = rng.uniform(0, 2 * np.pi, n)
     X = radius * np.stack([np.cos(t), np.sin(t)], axis=1)
     return X + noise * rng.standard_normal(X.shape)
@@ -53,7 +54,7 @@ def noisy_circle(n: int = 200, radius: float = 1.0, noise: float = 0.05, seed: i
 
 def torus(n: int = 400, R: float = 2.0, r: float = 0.8, noise: float = 0.0, seed: int = 0) -> np.ndarray:
     """``n`` points on a torus in R^3 (tube radius r around a circle of radius R): (N, 3). b1 = 2."""
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     u, v = rng.uniform(0, 2 * np.pi, (2, n))
     X = np.stack([(R + r * np.cos(v)) * np.cos(u), (R + r * np.cos(v)) * np.sin(u), r * np.sin(v)], axis=1)
     return X + noise * rng.standard_normal(X.shape)
@@ -61,21 +62,21 @@ def torus(n: int = 400, R: float = 2.0, r: float = 0.8, noise: float = 0.0, seed
 
 def gaussian_blob(n: int = 200, dim: int = 2, seed: int = 0) -> np.ndarray:
     """``n`` standard Gaussian points in R^dim: (N, dim). No loops: b1 = 0."""
-    return np.random.default_rng(seed).standard_normal((n, dim))
+    return numpy_rng(seed).standard_normal((n, dim))
 
 
 def circles(n: int = 400, noise: float = 0.05, factor: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's two concentric circles: (X (N, 2), labels (N,)). Not linearly separable in 2-D."""
     from sklearn.datasets import make_circles
 
-    return make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
+    return make_circles(n_samples=n, noise=noise, factor=factor, random_state=course_seed(seed))
 
 
 def moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's two interleaving half-moons: (X (N, 2), labels (N,))."""
     from sklearn.datasets import make_moons
 
-    return make_moons(n_samples=n, noise=noise, random_state=seed)
+    return make_moons(n_samples=n, noise=noise, random_state=course_seed(seed))
 
 
 # ---------------------------------------------------------------- text: the Python standard library's own source

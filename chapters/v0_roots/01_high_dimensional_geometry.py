@@ -42,6 +42,7 @@
 
 # %%
 from manifold_course import seed_everything
+from manifold_course.seeding import numpy_rng, torch_generator
 
 rng = seed_everything(0)
 
@@ -172,14 +173,14 @@ assert abs(concentration.gaussian_norm_std(10**6) - 1 / math.sqrt(2)) < 1e-3
 
 # %%
 def relative_contrast(d: int, n: int = 500, seed: int = 0) -> float:
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     P = torch.randn(n + 1, d, generator=gen, dtype=torch.float64)
     dist = (P[1:] - P[0]).norm(dim=1)                                  # (n,) distances from point 0
     return float((dist.max() - dist.min()) / dist.min())
 
 
 for d in (2, 10, 100, 1000):
-    gen = torch.Generator().manual_seed(d)
+    gen = torch_generator(d)
     P = torch.randn(300, d, generator=gen, dtype=torch.float64)
     mean_dist = float(torch.pdist(P).mean())
     print(f"d = {d:4d}: mean distance / sqrt(2d) = {mean_dist / math.sqrt(2 * d):.3f}, relative contrast {relative_contrast(d):.2f}")
@@ -226,7 +227,7 @@ assert abs(np.mean(r2d < 0.1) - (1 - math.exp(-0.005))) < 0.002
 # initialisation, Volume 1) brings the pre-activation back to standard deviation 1.
 
 # %%
-gen = torch.Generator().manual_seed(3)
+gen = torch_generator(3)
 x = torch.randn(4000, 1000, generator=gen)
 w = torch.randn(1000, generator=gen)
 saturated_raw = float((torch.tanh(x @ w).abs() > 0.99).float().mean())
@@ -319,7 +320,7 @@ assert concentration.prob_cosine_exceeds(10000, 0.1) < 1e-20
 # > distance between two random lines, $|(p - q)^\top (u \times v)| / \|u \times v\|$, is positive for all of 10 000 pairs.
 
 # %%
-gen = torch.Generator().manual_seed(8)
+gen = torch_generator(8)
 p, q, u, v = (torch.randn(10000, 3, generator=gen, dtype=torch.float64) for _ in range(4))
 n = torch.linalg.cross(u, v)                                        # (10000, 3) common normal
 gap = ((p - q) * n).sum(1).abs() / n.norm(dim=1)                    # distance between the two lines
@@ -541,7 +542,7 @@ layer_geometry.train_classifier(net, Xtr, ytr, steps=400, lr=1e-3, batch=128, se
 id_trained, pr_trained = id_profile(net)
 test_acc = layer_geometry.accuracy(net, Xte, yte)
 
-y_shuffled = ytr[torch.from_numpy(np.random.default_rng(1).permutation(len(ytr)))]
+y_shuffled = ytr[torch.from_numpy(numpy_rng(1).permutation(len(ytr)))]
 net_shuffled = layer_geometry.relu_mlp(widths, 10, seed=0)
 layer_geometry.train_classifier(net_shuffled, Xtr, y_shuffled, steps=800, lr=3e-3, batch=256, seed=0)
 id_shuffled, _ = id_profile(net_shuffled)
@@ -702,7 +703,7 @@ assert topology.max_persistence(noisy) < 0.5 * topology.max_persistence(H1["nois
 # %%
 p_mod = 59
 a_idx = np.arange(p_mod)
-rng_p1 = np.random.default_rng(11)
+rng_p1 = numpy_rng(11)
 fourier = np.concatenate([np.stack([np.cos(2 * np.pi * k * a_idx / p_mod), np.sin(2 * np.pi * k * a_idx / p_mod)], 1)
                           for k in (5, 17, 23)], axis=1)                           # (59, 6)
 emb_planted = fourier @ rng_p1.standard_normal((6, 64)) / math.sqrt(6) + 0.1 * rng_p1.standard_normal((p_mod, 64))

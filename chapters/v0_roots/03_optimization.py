@@ -33,6 +33,7 @@
 
 # %%
 from manifold_course import seed_everything
+from manifold_course.seeding import manual_seed, torch_generator
 
 rng = seed_everything(0)
 
@@ -179,7 +180,7 @@ ax.legend();
 # $Hv = \nabla_\theta\big(\nabla_\theta L \cdot v\big)$ (Pearlmutter 1994; `hessian.hvp`).
 
 # %%
-torch.manual_seed(0)
+manual_seed(0)
 mlp = nn.Sequential(nn.Linear(10, 10), nn.Tanh(), nn.Linear(10, 1)).double()
 X_seed, y_seed = torch.randn(32, 10, dtype=F64), torch.randn(32, 1, dtype=F64)
 loss_fn, params = hs.model_loss_closure(mlp, nn.MSELoss(), (X_seed, y_seed))
@@ -288,7 +289,7 @@ plt.tight_layout()
 # reproduces `torch.optim.Adam` to rounding:
 
 # %%
-torch.manual_seed(1)
+manual_seed(1)
 w_torch = torch.randn(6, dtype=F64, requires_grad=True)
 opt = torch.optim.Adam([w_torch], lr=0.05, betas=(0.9, 0.999), eps=1e-8)
 A6 = torch.diag(torch.linspace(1, 50, 6, dtype=F64))
@@ -372,7 +373,7 @@ X_eos, T_eos = X_tr[:500], nn.functional.one_hot(y_tr[:500], 10).float()
 
 
 def sharpness_run(lr, steps=1500, every=50):
-    torch.manual_seed(0)
+    manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 10))
     lf, ps = hs.model_loss_closure(net, lambda out, t: 0.5 * ((out - t) ** 2).sum(1).mean(), (X_eos, T_eos))
     opt, trace = torch.optim.SGD(ps, lr=lr), []
@@ -408,9 +409,9 @@ plt.tight_layout()
 
 # %%
 def train_digits(batch, lr, steps=1500, seed=0):
-    torch.manual_seed(seed)
+    manual_seed(seed)
     net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    opt, gen, n = torch.optim.SGD(net.parameters(), lr=lr), torch.Generator().manual_seed(seed), len(X_tr)
+    opt, gen, n = torch.optim.SGD(net.parameters(), lr=lr), torch_generator(seed), len(X_tr)
     perm, pos = torch.randperm(n, generator=gen), 0
     for _ in range(steps):
         if pos + batch > n:
@@ -478,7 +479,7 @@ assert same and acc_a == acc_b and lam_b > 5 * lam_a
 
 # %%
 def spectrum_during_training(n_points, checkpoints, lr=0.1, tol=1e-3):
-    torch.manual_seed(0)
+    manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 10), nn.Tanh(), nn.Linear(10, 1)).double()
     X, y = torch.randn(n_points, 10, dtype=F64), torch.randn(n_points, 1, dtype=F64)
     lf, ps = hs.model_loss_closure(net, nn.MSELoss(), (X, y))
@@ -600,7 +601,7 @@ for param in ("sigma", "logsigma"):
 # $(\mu, \sigma)$.
 
 # %%
-torch.manual_seed(0)
+manual_seed(0)
 sample = 3.0 + 0.5 * torch.randn(400, dtype=F64)
 paths = {(nat, param): ng.fit_gaussian(sample, 0.0, 5.0, param, natural=nat, lr=0.05, steps=300)
          for nat in (False, True) for param in ("sigma", "logsigma")}
@@ -718,7 +719,7 @@ assert all(a < b for a, b in zip(steps_raw, steps_raw[1:])) and steps_white == 1
 #   faster from small $\sigma$, but it does not converge — it leaves the singular values in a band around 1.
 
 # %%
-M32 = torch.randn(32, 32, generator=torch.Generator().manual_seed(0), dtype=F64)
+M32 = torch.randn(32, 32, generator=torch_generator(0), dtype=F64)
 exact = ms.msign_svd(M32)
 ns_err = {k: float((ms.msign_newton_schulz(M32, k, "cubic") - exact).abs().max()) for k in (5, 10, 20, 30, 40)}
 print("cubic NS, max error vs SVD after k steps:", {k: f"{e:.1e}" for k, e in ns_err.items()})
@@ -789,14 +790,14 @@ assert rows[-2][2] < rows[0][2]                                  # raw inputs: M
 
 # %%
 def train_with(kind, lr, steps=300, seed=0):
-    torch.manual_seed(seed)
+    manual_seed(seed)
     net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
     hidden = [net[0].weight, net[2].weight]
     rest = [p for p in net.parameters() if all(p is not w for w in hidden)]
     opts = {"Muon": lambda: [ms.Muon(hidden, lr=lr), torch.optim.Adam(rest, lr=3e-3)],
             "Adam": lambda: [torch.optim.Adam(net.parameters(), lr=lr)],
             "SGD+momentum": lambda: [torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)]}[kind]()
-    gen, reached = torch.Generator().manual_seed(seed), None
+    gen, reached = torch_generator(seed), None
     for step in range(1, steps + 1):
         idx = torch.randint(0, len(X_tr), (64,), generator=gen)
         for o in opts:

@@ -50,6 +50,7 @@
 
 # %%
 from manifold_course import seed_everything
+from manifold_course.seeding import manual_seed, torch_generator
 
 rng = seed_everything(0)
 
@@ -326,7 +327,7 @@ plt.show()
 
 # %%
 law = lambda e: torch.tanh(3 * e) + 0.3 * e
-gen12 = torch.Generator().manual_seed(2)
+gen12 = torch_generator(2)
 eps_true = torch.rand(200, generator=gen12, dtype=F64)
 noisy = torch.stack([eps_true + 0.03 * torch.randn(200, generator=gen12, dtype=F64),
                      law(eps_true) + 0.05 * torch.randn(200, generator=gen12, dtype=F64)], dim=1)   # (200, 2)
@@ -410,7 +411,7 @@ assert dense_p == 201_392_128
 
 # %%
 imgs = X_dig[:64].reshape(-1, 1, 8, 8)                           # (64, 1, 8, 8)
-torch.manual_seed(0)
+manual_seed(0)
 conv_c = nn.Conv2d(1, 8, 3, padding=1, padding_mode="circular")
 conv_z = nn.Conv2d(1, 8, 3, padding=1)                           # zero padding
 feat = lambda z: torch.relu(conv_c(z))                           # (B, 8, 8, 8) feature maps
@@ -454,7 +455,7 @@ small_cnn = lambda: nn.Sequential(
 small_mlp = lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
 shift_acc = {}
 for name, make in (("MLP", small_mlp), ("CNN", small_cnn)):
-    torch.manual_seed(0)
+    manual_seed(0)
     model = make()
     train_classifier(model, X_img[train_idx], y_dig[train_idx], TrainConfig(steps=300, lr=3e-3, batch=64))
     shift_acc[name] = [accuracy(model, eq.shift(X_img[test_idx], s, 3), y_dig[test_idx]) for s in (0, 1, 2)]
@@ -510,7 +511,7 @@ assert perm_err["attention + sinusoidal positions"] > 0.1 and perm_err["MLP on t
 # sequence of 30 steps, and the same map for single-head attention on the same inputs.
 
 # %%
-torch.manual_seed(0)
+manual_seed(0)
 rnn = nn.RNN(4, 16, batch_first=True)
 x_seq = torch.randn(30, 4)
 G_rnn = eq.rnn_influence(rnn, x_seq)                              # (30, 30)
@@ -703,7 +704,7 @@ assert float(svals["tanh, residual"].min()) < 1e-2 and float(svals["tanh, residu
 
 # %%
 n_streams, n_layers = 4, 64
-gen22 = torch.Generator().manual_seed(1)
+gen22 = torch_generator(1)
 noise22 = torch.randn(n_layers, n_streams, n_streams, generator=gen22, dtype=F64)
 free = torch.eye(n_streams, dtype=F64) + 0.3 * noise22                                   # unconstrained
 doubly = torch.stack([rs.sinkhorn(3.0 * torch.eye(n_streams, dtype=F64) + z, iters=100) for z in noise22])
@@ -736,7 +737,7 @@ plt.show()
 # a-priori bound $\|z_k - z^*\| \le \|W\|_2^k\,\|z_1 - z_0\|/(1 - \|W\|_2)$.
 
 # %%
-gen3 = torch.Generator().manual_seed(0)
+gen3 = torch_generator(0)
 W0 = torch.randn(16, 16, generator=gen3, dtype=F64)
 U3, x3 = torch.randn(16, 4, generator=gen3, dtype=F64), torch.randn(4, generator=gen3, dtype=F64)
 z0 = torch.zeros(16, dtype=F64)
@@ -836,7 +837,7 @@ models_14 = {"ResNet": cx.TinyResNet(16, 2), "ConvNeXt": cx.TinyConvNeXt(16, 2, 
 closed = {"ResNet": cx.tiny_resnet_param_count(16, 2), "ConvNeXt": cx.tiny_convnext_param_count(16, 2, 2)}
 result_14, macs_14 = {}, {}
 for name, model in models_14.items():
-    torch.manual_seed(0)
+    manual_seed(0)
     start = time.perf_counter()
     train_classifier(model, X_img[train_idx], y_dig[train_idx], TrainConfig(steps=200, lr=3e-3, batch=64))
     seconds = time.perf_counter() - start

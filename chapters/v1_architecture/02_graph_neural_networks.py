@@ -46,6 +46,7 @@
 
 # %%
 from manifold_course import seed_everything
+from manifold_course.seeding import manual_seed, torch_generator
 
 rng = seed_everything(0)
 
@@ -317,7 +318,7 @@ embeddings = {name: [graphs.fit_neighbour_embeddings(A_g, dim=8, seed=s)[0] for 
               for name, A_g in (("path", A_path40), ("cycle", A_cycle40))}
 shares = {name: [graphs.smooth_mode_share(E_, A_g, 4) for E_ in embeddings[name]]
           for name, A_g in (("path", A_path40), ("cycle", A_cycle40))}
-random_share = graphs.smooth_mode_share(torch.randn(40, 8, generator=torch.Generator().manual_seed(0)), A_path40, 4)
+random_share = graphs.smooth_mode_share(torch.randn(40, 8, generator=torch_generator(0)), A_path40, 4)
 print(f"share of variance in the 4 smoothest modes: path {np.round(shares['path'], 2)}, cycle {np.round(shares['cycle'], 2)}, "
       f"random embedding {random_share:.2f}, chance level {4 / 39:.2f}")
 assert min(shares["path"] + shares["cycle"]) > 3 * 4 / 39                    # a clear spectral bias
@@ -446,10 +447,10 @@ assert torch.allclose(H_lin, torch.linalg.matrix_power(A_hat_karate, 10) @ X_k @
 # seeing a graph, does not.
 
 # %%
-perm = torch.randperm(34, generator=torch.Generator().manual_seed(1))
+perm = torch.randperm(34, generator=torch_generator(1))
 W_gcn = torch.randn(5, 3, dtype=torch.float64)
 err_gcn = gnn.permutation_equivariance_error(lambda X_, A_: gnn.gcn_layer(X_, A_, W_gcn), X_k, A_karate, perm)
-torch.manual_seed(0)
+manual_seed(0)
 gat_layer = gnn.GATLayer(5, 3, heads=2).double()
 err_gat = gnn.permutation_equivariance_error(lambda X_, A_: gat_layer(X_, A_), X_k, A_karate, perm)
 W_flat = torch.randn(34 * 5, 34 * 3, dtype=torch.float64) / math.sqrt(170)
@@ -773,7 +774,7 @@ err32 = float((deformable.deform_conv2d(x32, w32, torch.zeros(2, 18, 7, 9), padd
 print(f"zero offsets vs F.conv2d: float64 {err64:.1e}, float32 {err32:.1e}")
 assert err64 < 1e-6 and err32 < 1e-5
 
-torch.manual_seed(0)
+manual_seed(0)
 dcn = deformable.DeformConv2d(3, 4).double()                                   # offsets predicted by a zero-initialised conv
 with torch.no_grad():
     assert float((dcn(x_img) - dcn.conv(x_img)).abs().max()) < 1e-12          # starts as its rigid convolution
@@ -854,9 +855,9 @@ def filter_task(batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.T
 
 task_loss = {}
 for name in ("dynamic", "static"):
-    torch.manual_seed(0)
+    manual_seed(0)
     net = deformable.DynamicConv1d(1, 1, 3, n_kernels=2, padding=1) if name == "dynamic" else torch.nn.Conv1d(1, 1, 3, padding=1)
-    opt, gen, losses = torch.optim.Adam(net.parameters(), lr=0.03), torch.Generator().manual_seed(1), []
+    opt, gen, losses = torch.optim.Adam(net.parameters(), lr=0.03), torch_generator(1), []
     for _ in range(300):
         xb, yb = filter_task(32, gen)
         loss = F.mse_loss(net(xb), yb)

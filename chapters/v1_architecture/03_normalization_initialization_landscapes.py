@@ -48,6 +48,7 @@
 
 # %%
 from manifold_course import seed_everything
+from manifold_course.seeding import manual_seed, numpy_rng, torch_generator
 
 rng = seed_everything(0)
 
@@ -158,7 +159,7 @@ assert table["BatchNorm"][2] < 1e-12 and table["BatchNorm"][0] > 0.1
 # units of the first layer of a small MLP trained on the digits (trained here in about a second; we reuse it below).
 
 # %%
-torch.manual_seed(0)
+manual_seed(0)
 mlp = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
 train_classifier(mlp, Xtr, ytr, TrainConfig(steps=300, lr=3e-3, batch=64))
 mlp_acc = accuracy(mlp, Xte, yte)
@@ -378,11 +379,11 @@ assert lin_steps["raw"] > 500 and lin_steps["ZCA-whitened"] <= 10
 
 # %%
 def mlp_steps(X, norm, lr, seed, target=0.95, max_steps=500):
-    torch.manual_seed(seed)
+    manual_seed(seed)
     net = nn.Sequential(nn.Linear(X.shape[1], 64), NORMS[norm](64), nn.ReLU(),
                         nn.Linear(64, 64), NORMS[norm](64), nn.ReLU(), nn.Linear(64, 10))
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     for t in range(1, max_steps + 1):
         idx = torch.randint(len(X), (64,), generator=gen)
         loss = F.cross_entropy(net(X[idx]), ytr[idx])
@@ -561,7 +562,7 @@ widgets.interact(show_profile, act=widgets.Dropdown(options=["relu", "tanh", "li
 
 # %%
 def train_from(init_value, steps=300, seed=0):
-    torch.manual_seed(seed)
+    manual_seed(seed)
     net = nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 10))
     if init_value is not None:
         init.constant_init_(net, init_value)
@@ -675,10 +676,10 @@ X_stdz = torch.cat([X_stdz, torch.zeros(len(X_stdz), 64 - X_stdz.shape[1])], dim
 
 
 def loss_after(init_name, lr, steps=200, seed=0):
-    torch.manual_seed(seed)
+    manual_seed(seed)
     model = nn.Sequential(init.deep_net(depth_j, width_j, init_name, "tanh", seed=seed), nn.Linear(width_j, 10))
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     for _ in range(steps):
         idx = torch.randint(len(X_stdz), (128,), generator=gen)
         loss = F.cross_entropy(model(X_stdz[idx]), ytr[idx])
@@ -718,7 +719,7 @@ with torch.no_grad():
     net_b.blocks[0].linear.weight.div_(10)
 same_function = float((net_a(Xte) - net_b(Xte)).abs().max())
 ts = np.linspace(-1, 1, 21)
-raw_dir = [torch.randn(p.shape, generator=torch.Generator().manual_seed(i)) for i, p in enumerate(net_a.parameters())]
+raw_dir = [torch.randn(p.shape, generator=torch_generator(i)) for i, p in enumerate(net_a.parameters())]
 curves = {}
 for name, net in (("net", net_a), ("rescaled net", net_b)):
     params = [p.detach() for p in net.parameters()]
@@ -877,7 +878,7 @@ params20 = list(nets[(20, False)].parameters())
 profile_line = landscape.loss_along_line(nets[(20, False)], F.cross_entropy, X512, y512,
                                          landscape.random_direction(params20, seed=7), np.linspace(-0.5, 0.5, 513))
 zeta_net = landscape.structure_function_exponents(profile_line, qs, lags)
-zeta_brown = landscape.structure_function_exponents(np.cumsum(np.random.default_rng(0).standard_normal(8192)), qs, lags)
+zeta_brown = landscape.structure_function_exponents(np.cumsum(numpy_rng(0).standard_normal(8192)), qs, lags)
 print("zeta(q), plain net's loss line:", np.round(zeta_net, 2), "  Brownian surrogate:", np.round(zeta_brown, 2))
 assert np.all(np.abs(zeta_net - np.array(qs)) < 0.1) and np.all(np.abs(zeta_brown - np.array(qs) / 2) < 0.1)
 
@@ -936,7 +937,7 @@ class SmallCNN(nn.Module):
         return (out, [h.flatten(1) for h in (h1, h2, h3, h4, h5, out)]) if return_hidden else out
 
 
-torch.manual_seed(0)
+manual_seed(0)
 cnn = SmallCNN()
 train_classifier(cnn, Xtr, ytr, TrainConfig(steps=300, lr=3e-3, batch=64))
 id_profiles = {}

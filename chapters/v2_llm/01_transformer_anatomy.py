@@ -49,6 +49,7 @@
 
 # %%
 from manifold_course import seed_everything
+from manifold_course.seeding import manual_seed, torch_generator
 
 rng = seed_everything(0)
 
@@ -195,7 +196,7 @@ widgets.interact(kv_calculator, n_layers=widgets.IntSlider(value=32, min=1, max=
 # %%
 measured = {}
 for G in (4, 2, 1):                                                  # MHA, GQA, MQA with H = 4 query heads
-    torch.manual_seed(0)
+    manual_seed(0)
     m = GPT(GPTConfig(vocab_size=tok.vocab_size, n_layers=3, n_heads=4, n_kv_heads=G))
     cache = []
     m(train_ids[:64][None], kv_cache=cache)
@@ -394,9 +395,9 @@ assert sum(p.numel() for p in swiglu_module.parameters()) == counts[64][2]
 
 # %%
 def block_grad_norms(norm, n_layers=12):
-    torch.manual_seed(0)
+    manual_seed(0)
     m = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, d_model=32, n_layers=n_layers, norm=norm))
-    xb, yb = data.lm_batch(train_ids, 32, 16, torch.Generator().manual_seed(0))
+    xb, yb = data.lm_batch(train_ids, 32, 16, torch_generator(0))
     F.cross_entropy(m(xb).flatten(0, 1), yb.flatten()).backward()
     return np.array([math.sqrt(sum(p.grad.pow(2).sum().item() for p in b.parameters())) for b in m.blocks])
 
@@ -422,7 +423,7 @@ assert last_ratio["post"] > 2.5 and 0.6 < last_ratio["pre"] < 1.5
 # %%
 runs = {}
 for norm in ("pre", "post"):
-    torch.manual_seed(0)
+    manual_seed(0)
     m = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, d_model=32, n_layers=6, norm=norm))
     curve = train_gpt(m, train_ids, steps=100, batch_size=16, lr=3e-2, seed=0)
     runs[norm] = (curve, evaluate_loss(m, val_ids, n_batches=10, batch_size=32))
@@ -454,7 +455,7 @@ assert runs["pre"][1] < H_unigram and runs["post"][1] > H_unigram - 0.2   # post
 
 # %%
 cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=64, d_model=64, n_layers=3, n_heads=4, n_kv_heads=2)
-torch.manual_seed(0)
+manual_seed(0)
 gpt = GPT(cfg)
 gpt_init = GPT(cfg)
 gpt_init.load_state_dict(gpt.state_dict())                           # an untrained copy, for the Manifold lens
@@ -472,7 +473,7 @@ assert val_loss < H_unigram - 0.6 and 130_000 < gpt.num_params() < 150_000
 
 # %%
 prompt = tok.encode("def ")[None]
-sample = gpt.generate(prompt, 240, temperature=0.8, generator=torch.Generator().manual_seed(0))
+sample = gpt.generate(prompt, 240, temperature=0.8, generator=torch_generator(0))
 print(tok.decode(sample[0]))
 
 # %% [markdown]
@@ -510,7 +511,7 @@ assert loss_by_len[256] > loss_by_len[64] + 0.1
 # same step lengths.
 
 # %%
-xb, _ = data.lm_batch(val_ids, 64, 8, torch.Generator().manual_seed(1))
+xb, _ = data.lm_batch(val_ids, 64, 8, torch_generator(1))
 
 
 def path_stats(model):
@@ -520,7 +521,7 @@ def path_stats(model):
     steps = Hs[1:] - Hs[:-1]                                          # (L, B, T, D)
     lengths = steps.norm(dim=-1)
     ratio = (lengths.sum(0) / (Hs[-1] - Hs[0]).norm(dim=-1)).mean().item()
-    g = torch.Generator().manual_seed(0)
+    g = torch_generator(0)
     walk = torch.randn(steps.shape, generator=g)
     walk = walk / walk.norm(dim=-1, keepdim=True) * lengths[..., None]
     null = (lengths.sum(0) / walk.sum(0).norm(dim=-1)).mean().item()
@@ -539,8 +540,11 @@ assert abs(lens["trained"][0] - lens["trained"][1]) < 0.15
 # this depth. Training mainly changes the *step sizes* (large early updates, shrinking later). The paper's turning-angle
 # statistics and "lensing" by edited tokens need deeper models; they are left for the capstone.
 #
-# **F17: the causal mask alone leaks position.** H. Li, T. Zhao, R. Sproat (RePo, 2025, arXiv:2512.14391) study models
-# without position encodings ("NoPE"). A causal model can still infer where a token is: even attention that weights
+# **F17: the causal mask alone leaks position.** Haviv et al. (2022, arXiv:2203.16634) showed that causal language
+# models trained with no position encodings ("NoPE") still learn positional information, and Kazemnejad et al. (2023,
+# arXiv:2305.19466) studied how NoPE generalises to longer inputs. (RePo, H. Li, T. Zhao, R. Sproat 2025,
+# arXiv:2512.14391, proposes learned context *re-positioning*; it uses NoPE only as a baseline.) A causal model can
+# still infer where a token is: even attention that weights
 # all visible tokens equally returns the mean of $t+1$ values at position $t$, whose norm shrinks like
 # $1/\sqrt{t+1}$, a position signal a later layer can read. Without the mask (bidirectional) every position gets the
 # same mean, and order is lost.
@@ -624,5 +628,9 @@ assert s_once == 0.0 and s_twice > 1e-3
 #   Linear Units", 2016, arXiv:1606.08415.
 # - R. Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020, arXiv:2002.04745;
 #   H. Touvron et al., "Llama 2", 2023, arXiv:2307.09288 (GQA for 34 B / 70 B only).
-# - R. Di Sipio, J. Diaz-Rodriguez, L. Serrano, arXiv:2511.03060; H. Li, T. Zhao, R. Sproat, arXiv:2512.14391;
+# - A. Haviv, O. Ram, O. Press, P. Izsak, O. Levy, "Transformer Language Models without Positional Encodings Still
+#   Learn Positional Information", Findings of EMNLP 2022, arXiv:2203.16634; A. Kazemnejad et al., "The Impact of
+#   Positional Encoding on Length Generalization in Transformers", NeurIPS 2023, arXiv:2305.19466.
+# - R. Di Sipio, J. Diaz-Rodriguez, L. Serrano, arXiv:2511.03060; H. Li, T. Zhao, R. Sproat (RePo: learned context
+#   re-positioning), arXiv:2512.14391;
 #   Y. Leviathan, M. Kalman, Y. Matias, "Prompt Repetition Improves Non-Reasoning LLMs", 2025.

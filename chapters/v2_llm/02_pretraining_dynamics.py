@@ -48,6 +48,7 @@
 
 # %%
 from manifold_course import seed_everything
+from manifold_course.seeding import manual_seed, torch_generator
 
 rng = seed_everything(0)
 
@@ -173,8 +174,9 @@ assert round(c["beta"] / (c["alpha"] + c["beta"]), 2) == 0.45 and round(c["alpha
 
 # %% [markdown]
 # Now the published fit and its compute-optimal allocation. The exponents give $N^* \propto C^{\beta/(\alpha+\beta)}$
-# and $D^* \propto C^{\alpha/(\alpha+\beta)}$: with $\alpha = 0.34$ and $\beta = 0.28$, $N^*$ grows as $C^{0.45}$ and
-# $D^*$ as $C^{0.55}$, both roughly as $\sqrt C$. The famous rule "$D \approx 20N$" comes from Chinchilla's *other* two
+# and $D^* \propto C^{\alpha/(\alpha+\beta)}$: with the published (rounded, see below) $\alpha = 0.34$ and
+# $\beta = 0.28$, $N^*$ grows as $C^{0.45}$ and $D^*$ as $C^{0.55}$, both roughly as $\sqrt C$. The famous rule
+# "$D \approx 20N$" comes from Chinchilla's *other* two
 # estimation approaches and from its flagship model (70 B parameters, 1.4 T tokens: exactly 20 tokens per parameter).
 # The parametric fit itself says more tokens per parameter, and the ratio grows with $C$. Besiroglu et al. (2024,
 # arXiv:2404.10102) refitted the parametric form to data reconstructed from the paper's figure, found the published
@@ -196,6 +198,42 @@ assert 45 < ratios["Hoffmann et al. 2022"][0] < 55 and 110 < ratios["Hoffmann et
 assert all(15 < x < 25 for x in ratios["Besiroglu et al. 2024"])
 assert abs(scaling.training_flops(70e9, 1.4e12) / 5.88e23 - 1) < 1e-9 and 30e9 < N70 < 40e9
 assert abs(15e12 / 8e9 - 1875) < 1e-9
+
+# %% [markdown]
+# **How much do two printed digits matter?** The paper prints $\alpha = 0.34$ and $\beta = 0.28$: rounded values. Its
+# unrounded estimates were not published, and Besiroglu et al. (2024, arXiv:2404.10102) show that this rounding,
+# of $\beta$ above all, biases what the fit implies. Every $(\alpha, \beta)$ in $[0.335, 0.345) \times [0.275, 0.285)$
+# prints the same; the figures above ("about 50 tokens per parameter at $10^{21}$ FLOPs, 120 at $10^{25}$, $N^*$ of
+# about 32 B at Gopher's and Chinchilla's budget of $5.76\cdot10^{23}$ FLOPs, exponents 0.45 / 0.55") are those of the
+# single point $(0.34, 0.28)$ at the centre of that box. Sweep the
+# whole rounding box, and set beside it Besiroglu et al.'s refit, whose constants they give to four digits:
+
+# %%
+box = [dict(c, alpha=a_, beta=b_) for a_ in np.linspace(0.335, 0.345, 11) for b_ in np.linspace(0.275, 0.285, 11)]
+spread = {}
+for C in (1e21, 5.76e23, 1e25):
+    tpp = np.array([scaling.tokens_per_parameter(C, f) for f in box])
+    n_star = np.array([scaling.chinchilla_optimal(C, f["A"], f["B"], f["E"], f["alpha"], f["beta"])[0] for f in box])
+    spread[C] = (tpp.min(), tpp.max(), n_star.min(), n_star.max())
+    print(f"C = {C:8.3g}: rounded fit {scaling.tokens_per_parameter(C, c):5.1f} tokens/parameter; rounding box "
+          f"{tpp.min():5.1f} to {tpp.max():5.1f}; N* {n_star.min() / 1e9:6.1f} B to {n_star.max() / 1e9:6.1f} B; "
+          f"Besiroglu et al. {scaling.tokens_per_parameter(C, scaling.BESIROGLU):5.1f}")
+a_box = [f["beta"] / (f["alpha"] + f["beta"]) for f in box]
+bz = scaling.BESIROGLU
+print(f"exponent of N*: {min(a_box):.3f} to {max(a_box):.3f} over the box; Besiroglu et al. "
+      f"{bz['beta'] / (bz['alpha'] + bz['beta']):.3f}")
+lo, hi = spread[1e21][:2]
+assert lo < 30 and hi > 90                         # one rounding step spans a factor of more than 3 at 1e21 FLOPs
+assert spread[5.76e23][2] < 25e9 and spread[5.76e23][3] > 45e9 and spread[1e25][1] / spread[1e25][0] > 4
+assert 0.44 < min(a_box) and max(a_box) < 0.46 and 0.50 < bz["beta"] / (bz["alpha"] + bz["beta"]) < 0.52
+
+# %% [markdown]
+# Within the rounding of the printed exponents the parametric fit says anything from about 26 to 96 tokens per
+# parameter at $10^{21}$ FLOPs and 55 to 270 at $10^{25}$, and $N^*$ at Chinchilla's budget anywhere from 22 B to 47 B:
+# the difference $\alpha - \beta$ (about 0.06) sets how the ratio grows with $C$ ($D^*/N^* \propto
+# C^{(\alpha-\beta)/(\alpha+\beta)}$), and a shift of 0.005 in either is a large share of it. Teach the published
+# numbers with that spread; the refit, with $\alpha \approx \beta$, gives an almost constant 17-22 tokens per
+# parameter, in line with the paper's other two approaches.
 
 # %% [markdown]
 # A slider for the budget (static default $10^{23}$ FLOPs): the optimum of both fits and the loss the published fit
@@ -227,8 +265,9 @@ chinchilla_allocator(23.0)
 # >   both $N$ and $D$ (their $L(N, D)$) and prescribed growing $N$ faster than $D$ ($D \propto N^{0.74}$); the causal
 # >   story about GPT-3 is a simplification.
 # > - "$D \approx 20N$ is the Chinchilla law." It is a rule of thumb from two of the paper's three approaches; the
-# >   paper's own parametric fit implies about 50 tokens per parameter at $10^{21}$ FLOPs and about 120 at $10^{25}$
-# >   (computed above), and a 2024 replication questioned that fit. Teach the rule as approximate. Chinchilla-optimal
+# >   paper's own parametric fit, with its printed (rounded) exponents, implies about 50 tokens per parameter at
+# >   $10^{21}$ FLOPs and about 120 at $10^{25}$, but anything from about 26 to 270 within the rounding of those
+# >   exponents (computed above), and a 2024 replication questioned that fit. Teach the rule as approximate. Chinchilla-optimal
 # >   also means optimal for *training* compute only: models that will serve many tokens are deliberately
 # >   over-trained (LLaMA-3-8B: about 1875 tokens per parameter).
 # > - "LLaMA-3-8B beats many 70 B models." True on some benchmarks against some older 70 B models; unqualified, it
@@ -329,7 +368,7 @@ y_moe = y_moe / y_moe.std()                                          # unit-vari
 moe_runs = {}
 for k in (1, 2):
     for aux in (0.0, 0.1):
-        torch.manual_seed(0)
+        manual_seed(0)
         layer = moe.MoE(moe.MoEConfig(d_in=8, d_out=1, d_hidden=16, n_experts=8, k=k))
         moe.train_moe(layer, X_moe[:3000], y_moe[:3000], steps=300, aux_weight=aux, seed=0)
         with torch.no_grad():
@@ -375,8 +414,12 @@ plt.show()
 #
 # **Cost.** Causal attention scores $T(T+1)/2$ query-key pairs per head and layer: quadratic in $T$. A sliding window
 # of width $w$ (Longformer, Beltagy et al. 2020, arXiv:2004.05150; Mistral 7B, arXiv:2310.06825) keeps only keys with
-# $0 \le i - j < w$ (exercise 7): about $Tw$ pairs. Each layer moves information at most $w - 1$ positions, so $L$
-# layers see $L(w-1) + 1$ tokens back.
+# $0 \le i - j < w$ (exercise 7): about $Tw$ pairs. In this convention the window of width $w$ holds the token
+# itself and $w - 1$ before it, so each layer moves information at most $w - 1$ positions and $L$ layers reach
+# $L(w-1) + 1$ positions counting the current one. The Mistral paper counts differently: position $i$ attends to
+# positions $i - W$ to $i$ ($W + 1$ of them), so each layer moves information $W$ positions and $L$ layers span
+# $L\cdot W$, "32 x 4096 = 131 072", the paper's "about 131K tokens". Same idea, an off-by-one in what $W$ counts:
+# Mistral's $W = 4096$ is our $w = 4097$.
 
 # %%
 mask = lc.sliding_window_mask(8, 3)
@@ -384,9 +427,13 @@ print(mask.int())
 for T in (8192, 131072):
     full, win = lc.attention_pairs(T), lc.attention_pairs(T, window=4096)
     print(f"T = {T}: full causal {full:.3g} pairs, window 4096: {win:.3g} ({full / win:.1f}x fewer)")
-print(f"Mistral 7B: 32 layers x window 4096 see {lc.receptive_field(32, 4096)} tokens back")
+print(f"32 layers, window w = 4096 holding the token itself: reach {lc.receptive_field(32, 4096)} positions "
+      f"(the token and {lc.receptive_field(32, 4096) - 1} back)")
+print(f"Mistral 7B's convention, W = 4096 positions back per layer (our w = 4097): "
+      f"{lc.receptive_field(32, 4097) - 1} positions back = 32 x 4096")
 assert mask.sum() == 8 + 7 + 6 and lc.attention_pairs(1024) == 524800
 assert lc.attention_pairs(1024, 4096) == lc.attention_pairs(1024) and lc.receptive_field(32, 4096) == 131041
+assert lc.receptive_field(32, 4097) - 1 == 32 * 4096 == 131072
 
 # %% [markdown]
 # > **Careful.** Three claims about long context:
@@ -479,7 +526,7 @@ assert late > early + 0.5
 # %%
 with torch.no_grad():
     _, hidden = gpt(probe, return_hidden=True)
-    torch.manual_seed(0)
+    manual_seed(0)
     _, hidden0 = GPT(gpt.cfg).eval()(probe, return_hidden=True)
 paths = traj_geo.hidden_to_trajectories(hidden)                       # (640, 4, 48)
 paths0 = traj_geo.hidden_to_trajectories(hidden0)
@@ -512,7 +559,7 @@ assert max(ids_by_layer) < 8
 prompt = val_ids[:8].reshape(1, 8).repeat(16, 1)
 g2 = {}
 for temp in (0.5, 1.0, 1.5, 2.0):
-    out = gpt.generate(prompt, 40, temperature=temp, generator=torch.Generator().manual_seed(0))
+    out = gpt.generate(prompt, 40, temperature=temp, generator=torch_generator(0))
     with torch.no_grad():
         logits, hid = gpt(out, return_hidden=True)
         nll = float(torch.nn.functional.cross_entropy(logits[:, 7:-1].reshape(-1, tok.vocab_size), out[:, 8:].reshape(-1)))
@@ -536,8 +583,9 @@ assert not np.all(np.diff(jumps) > 0) and jumps[0] > jumps[1]        # no steady
 # - Loss falls as a power law in parameters and in data; our five-model sweep gives $\alpha_N \approx 0.075$ (log-log)
 #   and a clean fit of the Chinchilla form, with exponents that depend on the budget and the recipe.
 # - Compute-optimal allocation: $N^* \propto C^{\beta/(\alpha+\beta)}$, $D^* \propto C^{\alpha/(\alpha+\beta)}$;
-#   "20 tokens per parameter" is a rule of thumb; the published parametric fit says 50-120, its 2024 replication
-#   about 20; inference-heavy models over-train on purpose.
+#   "20 tokens per parameter" is a rule of thumb; the published parametric fit says 50-120 with its rounded
+#   exponents (26-270 within their rounding), its 2024 replication about 20; inference-heavy models over-train on
+#   purpose.
 # - A mixture of experts decouples parameters from per-token compute (Mixtral: 46.7 B total, 12.9 B active);
 #   without a balancing loss routing collapses; the Switch loss restores even usage (a coverage loss), sometimes at
 #   a cost in accuracy on small problems.

@@ -50,6 +50,7 @@
 
 # %%
 from manifold_course import seed_everything
+from manifold_course.seeding import manual_seed, torch_generator
 
 rng = seed_everything(0)
 
@@ -89,7 +90,7 @@ full_ft, lora_8 = 4096 * 4096, lora.lora_param_count(4096, 4096, 8)
 print(f"4096 x 4096 layer: full fine-tuning {full_ft:,} parameters, LoRA r = 8: {lora_8:,} ({full_ft / lora_8:.0f}x fewer)")
 assert full_ft == 16_777_216 and lora_8 == 65_536 and full_ft // lora_8 == 256
 
-layer = lora.LoRALinear(torch.nn.Linear(48, 40), r=4, alpha=8.0, generator=torch.Generator().manual_seed(0))
+layer = lora.LoRALinear(torch.nn.Linear(48, 40), r=4, alpha=8.0, generator=torch_generator(0))
 x = torch.randn(5, 48)
 err_init = float((layer(x) - layer.base(x)).abs().max())
 with torch.no_grad():
@@ -126,7 +127,7 @@ doc_train, doc_test = doc_ids[:split], doc_ids[split:]
 print(f"code: {len(code_ids):,} characters; docstrings: {len(doc_ids):,} characters; vocabulary {tok.vocab_size}")
 print("a docstring:", repr(doc_text[2000:2100]))
 
-torch.manual_seed(0)
+manual_seed(0)
 base = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, d_model=64, n_layers=2, n_heads=4))
 train_gpt(base, code_ids, steps=200, batch_size=16, lr=3e-3)
 base_code, base_doc = evaluate_loss(base, code_ids), evaluate_loss(base, doc_test)
@@ -181,7 +182,7 @@ assert merge_err < 1e-4
 # the top 4 of them, $\sum_{i\le4}s_i^2 / \sum_i s_i^2$, against the same share for a Gaussian matrix of the same shape.
 
 # %%
-gen = torch.Generator().manual_seed(0)
+gen = torch_generator(0)
 rank_rows = []
 for (name, w_full), w_base in zip(full_model.named_parameters(), base.parameters()):
     if name.startswith("blocks") and w_full.ndim == 2:
@@ -227,7 +228,7 @@ print("NF4 levels:", " ".join(f"{v:+.4f}" for v in levels.tolist()))
 print(f"largest difference from the published table: {table_err:.1e}")
 assert table_err < 1e-6 and (levels == 0).sum() == 1
 
-w_gauss = torch.randn(512, 512, generator=torch.Generator().manual_seed(1))
+w_gauss = torch.randn(512, 512, generator=torch_generator(1))
 mse = {m: quantization.quantization_error(w_gauss, m, block=64) for m in ("int8", "int4", "nf4")}
 for m, e in mse.items():
     print(f"{m}: mean squared error {e:.2e} on N(0, 1) weights ({e:.3%} of their variance)")
@@ -297,7 +298,7 @@ assert overhead == 0.5 and abs(overhead_dq - 0.127) < 1e-3 and gb_4bit == 35.0 a
 
 # %%
 K, beta = 12, 0.5
-g = torch.Generator().manual_seed(0)
+g = torch_generator(0)
 r_true = torch.randn(K, dtype=F64, generator=g)
 pi_ref = torch.softmax(torch.randn(K, dtype=F64, generator=g), dim=-1)
 chosen, rejected = prefs.sample_preferences(r_true, 4000, g)
@@ -536,7 +537,7 @@ widgets.interact(show_sampler, temperature=widgets.FloatSlider(value=1.0, min=0.
 # We check it exactly (the law of one round, computed) and by Monte Carlo (the sampler itself):
 
 # %%
-g = torch.Generator().manual_seed(2)
+g = torch_generator(2)
 exact_err = 0.0
 for V in (2, 5, 17, 100):
     for _ in range(20):
@@ -565,13 +566,13 @@ assert mc_err < 4 * math.sqrt(0.25 / n_mc) and abs(accepted - float(decoding.acc
 # Leviathan et al.'s formula $(1 - \alpha^{\gamma+1})/(1 - \alpha)$.
 
 # %%
-torch.manual_seed(1)
+manual_seed(1)
 draft = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, d_model=32, n_layers=1, n_heads=2))
 train_gpt(draft, code_ids, steps=150, batch_size=16, lr=5e-3)
 draft.eval()
 print(f"target {base.num_params():,} parameters, code loss {base_code:.2f}; draft {draft.num_params():,}, "
       f"loss {evaluate_loss(draft, code_ids):.2f}")
-gen_sd = torch.Generator().manual_seed(0)
+gen_sd = torch_generator(0)
 stats_all = {"drafted": 0, "accepted": 0, "target_calls": 0, "tokens": 0, "probs": []}
 for s in range(4):
     prompt = code_ids[5000 + 997 * s: 5008 + 997 * s].view(1, -1)

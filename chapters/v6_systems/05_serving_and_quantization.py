@@ -52,6 +52,7 @@
 
 # %%
 from manifold_course import seed_everything
+from manifold_course.seeding import manual_seed, torch_generator
 
 rng = seed_everything(0)
 
@@ -316,7 +317,7 @@ def digits_mlp(linear=nn.Linear) -> nn.Sequential:
 
 
 def train(model: nn.Module, steps: int = 400, lr: float = 3e-3, seed: int = 0) -> nn.Module:
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(steps):
         i = torch.randint(0, len(Xtr), (128,), generator=gen)
@@ -327,7 +328,7 @@ def train(model: nn.Module, steps: int = 400, lr: float = 3e-3, seed: int = 0) -
     return model
 
 
-torch.manual_seed(0)
+manual_seed(0)
 mlp = train(digits_mlp())
 acc_fp = accuracy(mlp, Xte, yte)
 with torch.no_grad():
@@ -369,7 +370,8 @@ for name, w in (("trained layer", W2), ("rows rescaled over 2 decades", W_uneq))
 # Round-to-nearest (RTN) treats every weight alone. But what matters is the layer's output on real inputs,
 # $\|W X^\top - \hat W X^\top\|_F^2$, whose Hessian in each row of $W$ is $H = 2 X^\top X$: when inputs are correlated,
 # the error made on one weight can be cancelled by nudging the weights of correlated inputs. **GPTQ** (Frantar et al.
-# 2022, arXiv:2210.17323, building on Optimal Brain Quantization, arXiv:2208.11580) quantises the columns of $W$ one
+# 2022, arXiv:2210.17323, building on Optimal Brain Quantization, the method inside Frantar & Alistarh's "Optimal
+# Brain Compression", 2022, arXiv:2208.11580) quantises the columns of $W$ one
 # at a time and spreads each column's error over the columns not yet quantised:
 #
 # $$e = \frac{w_{:,i} - \mathrm{quant}(w_{:,i})}{[H^{-1}]_{ii}^{\text{chol}}},\qquad
@@ -488,7 +490,7 @@ def ptq(model: nn.Sequential, mode: str) -> nn.Sequential:
 qat_rows = {}
 for mode, label in (("int", "2-bit per-channel"), ("ternary", "ternary (BitNet b1.58)")):
     acc_ptq = accuracy(ptq(mlp, mode), Xte, yte)
-    torch.manual_seed(0)
+    manual_seed(0)
     qat_model = train(digits_mlp(lambda i, o: Q.QuantLinear(i, o, bits=2, mode=mode)))
     qat_rows[label] = (acc_ptq, accuracy(qat_model, Xte, yte))
     print(f"{label:24s}: float {acc_fp:.3f}, PTQ {qat_rows[label][0]:.3f}, QAT {qat_rows[label][1]:.3f}")

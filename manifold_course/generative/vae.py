@@ -27,6 +27,7 @@ from torch import nn
 
 from manifold_course.probability.elbo import reparameterize
 from manifold_course.probability.kl import kl_std_normal
+from manifold_course.seeding import manual_seed, torch_generator
 
 
 @dataclass(frozen=True)
@@ -141,10 +142,10 @@ def train_vae(X: torch.Tensor, cfg: VAEConfig = VAEConfig(), train: TrainConfig 
         epochs = tqdm(epochs, desc=f"VAE beta={train.beta:g}")
     history = []
     with torch.random.fork_rng(devices=[]), _torch_threads(train.threads):
-        torch.manual_seed(train.seed)                                   # weights and the reparameterization noise
+        manual_seed(train.seed)                                   # weights and the reparameterization noise
         model = VAE(cfg)
         opt = torch.optim.Adam(model.parameters(), lr=train.lr)
-        gen = torch.Generator().manual_seed(train.seed)                 # mini-batch order
+        gen = torch_generator(train.seed)                 # mini-batch order
         for _ in epochs:
             perm = torch.randperm(X.shape[0], generator=gen)
             total, count = 0.0, 0
@@ -164,7 +165,7 @@ def train_vae(X: torch.Tensor, cfg: VAEConfig = VAEConfig(), train: TrainConfig 
 @torch.no_grad()
 def negative_elbo(model: VAE, X: torch.Tensor, n_samples: int = 8, seed: int = 0) -> float:
     """Mean negative ELBO (beta = 1) per example on ``X``, averaged over ``n_samples`` draws of z."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch_generator(seed)
     mu, logvar = model.encoder(X)                                       # (N, k)
     vals = []
     for _ in range(n_samples):
@@ -181,7 +182,7 @@ def aggregate_posterior_kl(model: VAE, X: torch.Tensor, seed: int = 0) -> float:
     = \tfrac12[\operatorname{tr}S + \|m\|^2 - k - \log\det S]$: zero when mean and covariance match the prior's. A moment
     check only (a ring of codes with the right moments would pass), but enough to separate an AE from a VAE.
     """
-    g = torch.Generator().manual_seed(seed)
+    g = torch_generator(seed)
     mu, logvar = model.encoder(X)
     z = reparameterize(mu, logvar, torch.randn(mu.shape, generator=g, dtype=mu.dtype)).double()   # (N, k)
     m = z.mean(0)

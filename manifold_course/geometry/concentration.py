@@ -21,6 +21,7 @@ import math
 
 import torch
 from scipy import stats
+from manifold_course.seeding import torch_generator
 
 
 def expected_gaussian_norm(d: int) -> float:
@@ -35,7 +36,7 @@ def gaussian_norm_std(d: int) -> float:
 
 def gaussian_norms(n: int, d: int, seed: int = 0) -> torch.Tensor:
     """Euclidean norms of ``n`` standard Gaussian vectors of R^d: a float64 tensor (n,)."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     return torch.randn(n, d, generator=gen, dtype=torch.float64).norm(dim=1)
 
 
@@ -53,7 +54,7 @@ def rowwise_cosine(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 
 def random_cosines(n_pairs: int, d: int, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Cosines of ``n_pairs`` independent pairs of standard Gaussian vectors of R^d: a tensor (n_pairs,)."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     X = torch.randn(n_pairs, d, generator=gen, dtype=dtype)
     Y = torch.randn(n_pairs, d, generator=gen, dtype=dtype)
     return rowwise_cosine(X, Y)
@@ -88,7 +89,7 @@ def frac_near_orthogonal(d: int, n_pairs: int, tol: float, seed: int = 0) -> flo
 
 def max_coherence(n: int, d: int, seed: int = 0) -> float:
     r"""$\max_{i \ne j} |\cos(x_i, x_j)|$ over ``n`` random Gaussian directions in R^d (the mutual coherence)."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     X = torch.randn(n, d, generator=gen, dtype=torch.float64)
     U = X / X.norm(dim=1, keepdim=True)                  # (n, d) unit rows
     C = (U @ U.T).abs()                                  # (n, n) |cosines|

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 import torch
+from manifold_course.seeding import torch_generator
 
 
 def gram_deviation(X: torch.Tensor) -> float:
@@ -36,7 +37,7 @@ def marchenko_pastur_edge(b: int, d: int) -> float:
 
 def gaussian_batch(b: int, d: int, seed: int = 0) -> torch.Tensor:
     """b rows of R^d with i.i.d. N(0, 1/d) entries (so each row has norm close to 1): float64 (b, d)."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     return torch.randn(b, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
 
 

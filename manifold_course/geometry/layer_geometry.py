@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from manifold_course.seeding import manual_seed, torch_generator
 
 
 def relu_mlp(widths: list[int], n_out: int, seed: int = 0) -> nn.Sequential:
     """Linear-ReLU blocks through ``widths`` (widths[0] is the input size), then a linear layer to ``n_out``."""
-    torch.manual_seed(seed)
+    manual_seed(seed)
     layers: list[nn.Module] = []
     for a, b in zip(widths[:-1], widths[1:]):
         layers += [nn.Linear(a, b), nn.ReLU()]
@@ -69,7 +70,7 @@ def train_classifier(net: nn.Module, X: torch.Tensor, y: torch.Tensor, steps: in
 
     Minibatches of ``batch`` rows drawn with replacement (the full data set when ``batch >= len(X)``).
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     binary = y.is_floating_point()
     losses = []

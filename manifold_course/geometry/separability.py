@@ -22,6 +22,7 @@ import math
 import numpy as np
 import torch
 from scipy.optimize import linprog
+from manifold_course.seeding import numpy_rng, torch_generator
 
 
 def cover_count(N: int, d: int) -> int:
@@ -46,7 +47,7 @@ def lift_paraboloid(X: torch.Tensor) -> torch.Tensor:
 
 def random_relu_features(X: torch.Tensor, width: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
     r"""$\mathrm{ReLU}(XW + b)$ with fixed random $W \sim \mathcal N(0, \mathrm{scale}^2/D)$, $b \sim \mathcal N(0, \mathrm{scale}^2)$: (n, D) -> (n, width)."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     D = X.shape[1]
     W = torch.randn(D, width, generator=gen, dtype=X.dtype) * (scale / math.sqrt(D))   # (D, width)
     b = torch.randn(width, generator=gen, dtype=X.dtype) * scale                        # (width,)
@@ -80,7 +81,7 @@ def is_linearly_separable(X: np.ndarray, y: np.ndarray, through_origin: bool = T
 
 def separable_fraction_mc(N: int, d: int, trials: int, seed: int = 0) -> float:
     """Monte-Carlo P_sep: share of ``trials`` random labelings of N Gaussian points in R^d that a hyperplane through 0 separates."""
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     hits = 0
     for _ in range(trials):
         X = rng.standard_normal((N, d))

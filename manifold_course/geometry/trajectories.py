@@ -21,10 +21,11 @@ import numpy as np
 import torch
 
 from manifold_course.geometry.intrinsic_dimension import participation_ratio, twonn_id
+from manifold_course.seeding import numpy_rng, torch_generator
 
 
 def trajectory_steps(traj: torch.Tensor) -> torch.Tensor:
-    """Updates $\\Delta_l = h_{l+1} - h_l$: (..., L+1, D) -> (..., L, D)."""
+    r"""Updates $\Delta_l = h_{l+1} - h_l$: (..., L+1, D) -> (..., L, D)."""
     return traj[..., 1:, :] - traj[..., :-1, :]
 
 
@@ -51,7 +52,7 @@ def hidden_to_trajectories(hidden: list[torch.Tensor]) -> torch.Tensor:
 
 def random_walk_like(traj: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Null model: paths with the same start and the same step norms as ``traj`` but isotropic random directions."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch_generator(seed)
     steps = trajectory_steps(traj)                                          # (..., L, D)
     z = torch.randn(steps.shape, generator=g, dtype=steps.dtype)
     z = z / z.norm(dim=-1, keepdim=True) * steps.norm(dim=-1, keepdim=True)  # same lengths, random directions
@@ -61,7 +62,7 @@ def random_walk_like(traj: torch.Tensor, seed: int = 0) -> torch.Tensor:
 def layer_intrinsic_dims(hidden: list[torch.Tensor], n_points: int = 1000, seed: int = 0) -> tuple[list[float], list[float]]:
     """TwoNN ID and participation ratio of the token states at every layer (the same n_points tokens throughout)."""
     flat = [h.detach().reshape(-1, h.shape[-1]) for h in hidden]            # (B*T, D) each
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     pick = rng.choice(len(flat[0]), size=min(n_points, len(flat[0])), replace=False)
     ids = [twonn_id(f[pick]) for f in flat]
     prs = [participation_ratio(f[pick]) for f in flat]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import torch
+from manifold_course.seeding import torch_generator
 
 
 def log_ball_volume(d: int, r: float = 1.0) -> float:
@@ -63,7 +64,7 @@ def sample_uniform_ball(n: int, d: int, seed: int = 0, dtype: torch.dtype = torc
     $U \sim \mathcal U(0, 1)$ (inverse-CDF sampling). Rejection from the cube would need $1/\rho_d$ tries
     per point: about $10^{13}$ at $d = 30$.
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     g = torch.randn(n, d, generator=gen, dtype=torch.float64)        # (n, d)
     direction = g / g.norm(dim=1, keepdim=True)                        # (n, d), unit rows
     radius = torch.rand(n, 1, generator=gen, dtype=torch.float64) ** (1.0 / d)  # (n, 1), r = U^{1/d}

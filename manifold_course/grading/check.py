@@ -30,6 +30,7 @@ from manifold_course.grading.sandbox import (
     describe_exception,
     time_limit,
 )
+from manifold_course.seeding import grading_seeds
 
 DEFAULT_SEED = 20261122
 STATUS_TEXT = {
@@ -138,7 +139,15 @@ def _case_name(i: int, n: int, case: Case) -> str:
 
 
 def run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None = None) -> CheckResult:
-    """Grade ``fn`` against ``ex`` and return a :class:`CheckResult`; never raises for learner faults."""
+    """Grade ``fn`` against ``ex`` and return a :class:`CheckResult`; never raises for learner faults.
+
+    Grading is independent of ``$MANIFOLD_COURSE_SEED_OFFSET``: a learner's function seeds its own generator
+    with the seed it is given, so the reference must see that seed unmoved (cases are moved by ``seed``)."""
+    with grading_seeds():
+        return _run_exercise(ex, fn, seed)
+
+
+def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None) -> CheckResult:
     if seed is None:
         seed = int(os.environ.get("MANIFOLD_COURSE_SEED", DEFAULT_SEED))
     start = time.perf_counter()

@@ -21,6 +21,7 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
+from manifold_course.seeding import torch_generator
 
 Tensor = torch.Tensor
 
@@ -106,7 +107,7 @@ def fit_one_hidden_layer(x: Tensor, y: Tensor, width: int, steps: int = 1500, lr
     ``x``, ``y`` (N,) by full-batch Adam on the squared error; returns the trained function (float64).
 
     Initial kinks $-b_i/w_i$ are spread over the data range so that every unit starts where the data are."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     x, y = x.to(torch.float64)[:, None], y.to(torch.float64)[:, None]            # (N, 1)
     lo, hi = float(x.min()), float(x.max())
     w = torch.where(torch.rand(1, width, generator=gen) < 0.5, -1.0, 1.0).to(torch.float64)

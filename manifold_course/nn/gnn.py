@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from manifold_course.nn.graphs import normalized_adjacency
+from manifold_course.seeding import manual_seed
 
 # ---------------------------------------------------------------- message passing on an edge list
 
@@ -215,7 +216,7 @@ def train_node_classifier(cfg: GNNConfig, X: torch.Tensor, A: torch.Tensor, y: t
                           train_idx: torch.Tensor, tcfg: NodeTrainConfig = NodeTrainConfig()) -> tuple[NodeClassifier, list[float]]:
     """Semi-supervised training: full-batch Adam on the cross-entropy of the labelled nodes only."""
     state = torch.random.get_rng_state()
-    torch.manual_seed(tcfg.seed)
+    manual_seed(tcfg.seed)
     try:
         model = NodeClassifier(cfg)
         opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)

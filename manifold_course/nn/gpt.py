@@ -28,6 +28,7 @@ from manifold_course.nn.attention import GroupedQueryAttention
 from manifold_course.nn.feedforward import feedforward
 from manifold_course.nn.norms import RMSNorm
 from manifold_course.nn.positions import sinusoidal_embedding
+from manifold_course.seeding import torch_generator
 
 POSITIONS = ("rope", "learned", "sinusoidal", "alibi", "none")
 
@@ -192,7 +193,7 @@ def train_gpt(model: GPT, ids: torch.Tensor, steps: int, batch_size: int = 32, l
 
     Constant learning rate, no warm-up and (by default) no gradient clipping, so that instabilities stay visible.
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)
     model.train()
     losses: list[float] = []
@@ -218,7 +219,7 @@ def evaluate_loss(model: GPT, ids: torch.Tensor, n_batches: int = 20, batch_size
                   block_size: int | None = None) -> float:
     """Mean next-token cross-entropy (nats) over ``n_batches`` random windows of ``block_size`` (default the model's)."""
     block = model.cfg.block_size if block_size is None else block_size
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     was_training = model.training
     model.eval()
     total = 0.0

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 import torch
+from manifold_course.seeding import course_seed, numpy_rng, torch_generator
 
 
 def adjacency_matrix(G: nx.Graph, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -106,7 +107,7 @@ def spectral_clusters(A: torch.Tensor, k: int, seed: int = 0) -> np.ndarray:
 
     U = spectral_embedding(A.double(), k)
     U = U / U.norm(dim=1, keepdim=True).clamp_min(1e-12)                  # rows onto the unit sphere
-    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(U.numpy())
+    return KMeans(n_clusters=k, n_init=10, random_state=course_seed(seed)).fit_predict(U.numpy())
 
 
 def subspace_distance(U: torch.Tensor, V: torch.Tensor) -> float:
@@ -142,7 +143,7 @@ def stochastic_block_model(sizes: list[int], p_in: float, p_out: float, n_featur
     gets features $x_i = \mu_c + \sigma\,\varepsilon_i$ with block means $\mu_c$ of norm ``feature_signal`` (random
     directions) and $\varepsilon_i \sim \mathcal N(0, I_F)$, $\sigma$ = ``feature_noise``.
     """
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     y = np.repeat(np.arange(len(sizes)), sizes)                          # (n,)
     n = len(y)
     P = np.where(y[:, None] == y[None, :], p_in, p_out)                  # (n, n) edge probabilities
@@ -168,7 +169,7 @@ def fit_neighbour_embeddings(A: torch.Tensor, dim: int = 8, steps: int = 600, lr
     manifold-thread experiment F19 (S. Noroozizadeh, V. Nagarajan, E. Rosenfeld, S. Kumar, "Deep sequence models tend
     to memorize geometrically; it is unclear why", 2025, arXiv:2510.26745).
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     A = A.float()
     A_t = A + torch.eye(A.shape[0]) if self_loops else A
     target = A_t / A_t.sum(dim=1, keepdim=True)                           # (n, n) neighbour distributions

@@ -34,12 +34,13 @@ import torch
 from torch import nn
 
 from manifold_course.nn import residual
+from manifold_course.seeding import torch_generator
 
 Seed = int | torch.Generator
 
 
 def _gen(seed: Seed) -> torch.Generator:
-    return seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
+    return seed if isinstance(seed, torch.Generator) else torch_generator(int(seed))
 
 
 def fans(shape: Sequence[int]) -> tuple[int, int]:
@@ -115,7 +116,7 @@ ACTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 def deep_net(depth: int, width: int, init: str, act: str, seed: int = 0, gain: float = 1.0) -> nn.Sequential:
     """``depth`` x (bias-free Linear(width, width) -> act), weights ``gain * INITS[init](...)``."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     layers: list[nn.Module] = []
     for _ in range(depth):
         lin = nn.Linear(width, width, bias=False, device="meta").to_empty(device="cpu")   # no global RNG use
@@ -131,7 +132,7 @@ def activation_std_profile(depth: int, width: int, init: str, act: str, seed: in
     The inputs $x$ (batch, width) and then the weights $W_1, W_2, \dots$ (width, width) are drawn in that order from
     one generator seeded with ``seed``; returns ``depth`` Python floats (the std over all batch x width entries).
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     phi = ACTS[act]
     h = torch.randn(batch, width, generator=gen)                     # (batch, width)
     stds = []
@@ -148,7 +149,7 @@ def gradient_std_profile(depth: int, width: int, init: str, act: str, seed: int 
     Backpropagation by hand: $\partial L/\partial z_l = \partial L/\partial h_l \odot \phi'(z_l)$ and
     $\partial L/\partial h_{l-1} = (\partial L/\partial z_l)\, W_l$. Entry 0 is the gradient at the input (the longest path).
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     h = torch.randn(batch, width, generator=gen)
     Ws, zs = [], []
     for _ in range(depth):
@@ -205,7 +206,7 @@ def constant_init_(model: nn.Module, value: float = 0.0) -> nn.Module:
 
 def init_linear_(model: nn.Module, init: str, seed: int = 0, gain: float = 1.0) -> nn.Module:
     """Re-initialise every Linear weight of ``model`` with ``gain * INITS[init]`` and zero its bias (in place)."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.Linear):

@@ -24,6 +24,7 @@ import torch
 
 from manifold_course.nn.attention import attention_mask
 from manifold_course.nn.positions import rope_frequencies
+from manifold_course.seeding import torch_generator
 
 
 def ntk_rope_base(base: float, scale: float, head_dim: int) -> float:
@@ -46,7 +47,7 @@ def rope_inv_freq(head_dim: int, base: float = 10000.0, scale: float = 1.0, meth
 
 
 def sliding_window_mask(T: int, w: int) -> torch.Tensor:
-    """(T, T) bool, True where query i may see key j: $0 \\le i - j < w$ (causal band of width w)."""
+    r"""(T, T) bool, True where query i may see key j: $0 \le i - j < w$ (causal band of width w)."""
     return attention_mask(T, T, window=w)
 
 
@@ -96,7 +97,7 @@ def loss_by_position(model: torch.nn.Module, ids: torch.Tensor, T: int, n_batche
     """(T,) mean next-token loss at each position of windows of length T: where in the context does it break?"""
     from manifold_course.data import lm_batch
 
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     total = torch.zeros(T, dtype=torch.float64)
     for _ in range(n_batches):
         x, y = lm_batch(ids, T, batch_size, gen)                                    # (B, T), (B, T)

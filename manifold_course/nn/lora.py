@@ -21,6 +21,7 @@ from typing import Callable
 
 import torch
 from torch import nn
+from manifold_course.seeding import torch_generator
 
 
 class LoRALinear(nn.Module):
@@ -90,7 +91,7 @@ def apply_lora(model: nn.Module, r: int, alpha: float, target: Callable[[str, nn
     """
     for p in model.parameters():
         p.requires_grad_(False)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     chosen = [(name, mod) for name, mod in model.named_modules()
               if isinstance(mod, nn.Linear) and not isinstance(mod, LoRALinear) and (target is None or target(name, mod))]
     for name, mod in chosen:

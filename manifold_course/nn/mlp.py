@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from manifold_course.seeding import manual_seed, torch_generator
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 NORMS = {
@@ -74,7 +75,7 @@ class DeepMLP(nn.Module):
 def deep_mlp(cfg: MLPConfig = MLPConfig(), seed: int = 0) -> DeepMLP:
     """A :class:`DeepMLP` whose initial weights depend only on ``seed`` (PyTorch's default init)."""
     state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
+    manual_seed(seed)
     try:
         return DeepMLP(cfg)
     finally:
@@ -93,7 +94,7 @@ class TrainConfig:
 
 def train_classifier(model: nn.Module, X: torch.Tensor, y: torch.Tensor, cfg: TrainConfig = TrainConfig()) -> list[float]:
     """Minimise cross-entropy of ``model(X)`` against integer labels ``y``; returns the loss of every step."""
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch_generator(cfg.seed)
     if cfg.optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     elif cfg.optimizer == "sgd":

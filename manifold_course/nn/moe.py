@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from manifold_course.seeding import torch_generator
 
 
 def top_k_gating(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,7 +116,7 @@ def clustered_regression(n: int, d: int = 8, n_clusters: int = 8, seed: int = 0,
     A single small MLP must approximate a piecewise-linear function; experts can each take a few clusters.
     Returns X (n, d), y (n, 1) and the cluster labels (n,).
     """
-    g = torch.Generator().manual_seed(seed)
+    g = torch_generator(seed)
     centres = 2.0 * torch.randn(n_clusters, d, generator=g)          # (C, d)
     laws = torch.randn(n_clusters, d, generator=g)                   # (C, d)
     c = torch.randint(n_clusters, (n,), generator=g)                 # (n,)
@@ -127,7 +128,7 @@ def clustered_regression(n: int, d: int = 8, n_clusters: int = 8, seed: int = 0,
 def train_moe(model: MoE, X: torch.Tensor, y: torch.Tensor, steps: int = 300, aux_weight: float = 0.0,
               lr: float = 1e-2, batch: int = 128, seed: int = 0) -> list[float]:
     """Adam on mean-squared error + aux_weight * load-balancing loss; returns the MSE of every step."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
     for _ in range(steps):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from manifold_course.seeding import torch_generator
 
 
 def batch_norm_train(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, running_mean: torch.Tensor,
@@ -117,7 +118,7 @@ def batch_stat_noise(x: torch.Tensor, batch_size: int, n_batches: int = 200, see
     feature's full-data standard deviation: ``(mean_noise, std_noise)``. Theory for Gaussian features:
     $\approx 1/\sqrt B$ and $\approx 1/\sqrt{2B}$.
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     idx = torch.stack([torch.randperm(x.shape[0], generator=gen)[:batch_size] for _ in range(n_batches)])   # (n, B)
     batches = x[idx]                                                 # (n_batches, B, D)
     scale = x.std(dim=0, correction=0)                               # (D,)

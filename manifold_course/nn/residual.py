@@ -25,6 +25,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from manifold_course.seeding import torch_generator
 
 Tensor = torch.Tensor
 
@@ -80,7 +81,7 @@ def blocks_map(model: nn.Module) -> Callable[[Tensor], Tensor]:
 
 def orthogonal_(model: nn.Module, gain: float = 1.0, seed: int = 0) -> nn.Module:
     """Re-initialise every square ``nn.Linear`` weight of ``model`` as a random orthogonal matrix times ``gain`` (in place)."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     for m in model.modules():
         if isinstance(m, nn.Linear) and m.weight.shape[0] == m.weight.shape[1]:
             Q, R = torch.linalg.qr(torch.randn(m.weight.shape, generator=gen, dtype=torch.float64))

@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from manifold_course.seeding import numpy_rng
 
 GradFn = Callable[[np.ndarray], np.ndarray]
 
@@ -85,7 +86,7 @@ def gd_trajectory(grad_fn: GradFn, x0: np.ndarray, lr: float, steps: int, noise:
 
     Returns the path (steps + 1, d), starting with ``x0``.
     """
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     x = np.array(x0, dtype=np.float64)
     path = [x.copy()]
     for _ in range(steps):
@@ -101,7 +102,7 @@ def escape_steps(grad_fn: GradFn, x0: np.ndarray, lr: float, noise: float, max_s
     Near the strict saddle $x^2 - y^2$ the unstable coordinate grows by $(1 + 2\eta)$ per step, so noise of
     size $\varepsilon$ escapes after about $\log(\text{radius}/\varepsilon) / \log(1 + 2\eta)$ steps.
     """
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     x = np.array(x0, dtype=np.float64)
     for t in range(1, max_steps + 1):
         x = x - lr * grad_fn(x) + noise * rng.standard_normal(x.shape)
@@ -122,7 +123,7 @@ def frac_positive_definite_goe(d: int, n: int = 100_000, seed: int = 0, chunk: i
     Compare with the coin-flip heuristic $2^{-d}$: eigenvalue repulsion makes the true fraction fall like
     $e^{-\theta d^2}$. (For d = 2 the exact value is $(2 - \sqrt2)/4 \approx 0.146$, below $2^{-2} = 0.25$.)
     """
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     hits, done = 0, 0
     while done < n:
         m = min(chunk, n - done)
@@ -171,7 +172,7 @@ def wide_basin_fraction(noise: float, n_runs: int = 4000, steps: int = 1000, lr:
     (a discretised Langevin equation, whose stationary law is $\propto e^{-2f/\text{noise}^2}$): noise lets runs hop
     the barrier, and they pile up where the basin is wider.
     """
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     x = rng.uniform(low, high, n_runs)
     for _ in range(steps):
         x = x - lr * double_well_grad(x) + noise * np.sqrt(lr) * rng.standard_normal(n_runs)

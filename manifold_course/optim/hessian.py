@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
+from manifold_course.seeding import torch_generator
 
 LossFn = Callable[[], torch.Tensor]
 
@@ -84,7 +85,7 @@ def top_hessian_eigenvalue(loss_fn: LossFn, params: Sequence[torch.Tensor], iter
     """
     params = list(params)
     P = num_params(params)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     v = torch.randn(P, generator=gen, dtype=params[0].dtype)
     v = v / v.norm()
     lam = 0.0

@@ -20,6 +20,7 @@ import math
 import torch
 
 from manifold_course.optim.msign import msign_svd
+from manifold_course.seeding import torch_generator
 
 
 def feature_update(X: torch.Tensor, dLdY: torch.Tensor, eta: float) -> torch.Tensor:
@@ -59,7 +60,7 @@ def inputs_with_condition(b: int, d_in: int, kappa: float, seed: int = 0, dtype=
     """
     if b > d_in:
         raise ValueError(f"need b <= d_in for a full-rank Gram matrix, got b={b}, d_in={d_in}")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     U, _ = torch.linalg.qr(torch.randn(b, b, generator=gen, dtype=dtype))
     V, _ = torch.linalg.qr(torch.randn(d_in, b, generator=gen, dtype=dtype))
     s = torch.logspace(0, math.log10(kappa), b, dtype=dtype).sqrt()           # singular values: sqrt of 1..kappa

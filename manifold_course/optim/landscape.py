@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
+from manifold_course.seeding import torch_generator
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -54,7 +55,7 @@ def filter_normalize(direction: Sequence[torch.Tensor], params: Sequence[torch.T
 
 def random_direction(params: Sequence[torch.Tensor], seed: int = 0) -> list[torch.Tensor]:
     """A Gaussian direction with the shapes of ``params``, filter-normalised."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     raw = [torch.randn(p.shape, generator=gen, dtype=p.dtype) for p in params]
     return filter_normalize(raw, params)
 

@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 from scipy.optimize import curve_fit
+from manifold_course.seeding import manual_seed
 
 # The parametric fit of Hoffmann et al. 2022 (their eq. 10) and the refit of Besiroglu et al. 2024 (their Table 1).
 CHINCHILLA = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
@@ -65,7 +66,7 @@ def fit_power_law(N, L, with_offset: bool = False) -> tuple[float, ...]:
 
 
 def training_flops(N: float, D: float) -> float:
-    """Approximate training compute in FLOPs: $C \\approx 6ND$ (Kaplan et al. 2020, section 2.1)."""
+    r"""Approximate training compute in FLOPs: $C \approx 6ND$ (Kaplan et al. 2020, section 2.1)."""
     return 6.0 * float(N) * float(D)
 
 
@@ -134,7 +135,7 @@ def gpt_size_sweep(train_ids, val_ids, vocab_size: int, shapes, steps: int = 300
         it = tqdm(shapes, desc="GPT sizes")
     runs = []
     for d_model, n_layers, n_heads in it:
-        torch.manual_seed(0)
+        manual_seed(0)
         model = GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, d_model=d_model, n_layers=n_layers,
                               n_heads=n_heads))
         losses = train_gpt(model, train_ids, steps=steps, batch_size=batch_size, lr=lr, seed=0)

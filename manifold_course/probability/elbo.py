@@ -26,6 +26,7 @@ from manifold_course.probability.linear_gaussian import (
     expected_log_likelihood_linear_gaussian,
     log_evidence_linear_gaussian,
 )
+from manifold_course.seeding import numpy_rng
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -52,7 +53,7 @@ def mc_log_evidence(x: np.ndarray, log_lik_fn: Callable[[np.ndarray, np.ndarray]
     Unbiased for $p(x)$ (not for its log); the variance explodes when the likelihood is concentrated on a region of
     small prior mass (many latent dimensions, little noise).
     """
-    z = prior_sampler(n, np.random.default_rng(seed))                 # (n, k)
+    z = prior_sampler(n, numpy_rng(seed))                 # (n, k)
     return log_mean_exp(log_lik_fn(x, z))
 
 
@@ -63,7 +64,7 @@ def importance_log_evidence(x: np.ndarray, log_lik_fn: Callable[[np.ndarray, np.
     $\log p(x) \approx \log\frac1n\sum_i \frac{p(x|z_i)p(z_i)}{q(z_i)}$, $z_i\sim q$. With $q$ the exact posterior every
     weight equals $p(x)$: zero variance.
     """
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     k = q_mean.shape[0]
     L = np.linalg.cholesky(q_cov)
     eps = rng.standard_normal((n, k))

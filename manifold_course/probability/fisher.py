@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+from manifold_course.seeding import torch_generator
 
 
 def fisher_gaussian(mu: float, sigma: float, param: str = "sigma") -> torch.Tensor:
@@ -54,7 +55,7 @@ def score_gaussian(x: torch.Tensor, mu: float, sigma: float, param: str = "sigma
 
 def fisher_gaussian_mc(mu: float, sigma: float, param: str = "sigma", n: int = 100_000, seed: int = 0) -> torch.Tensor:
     r"""Monte-Carlo Fisher $\frac1n\sum_i s_i s_i^\top$ from samples $x_i\sim\mathcal N(\mu,\sigma^2)$ (2x2, float64)."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch_generator(seed)
     x = mu + sigma * torch.randn(n, generator=g, dtype=torch.float64)
     s = score_gaussian(x, mu, sigma, param)                            # (n, 2)
     return s.T @ s / n

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logsumexp
+from manifold_course.seeding import numpy_rng
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def em_gmm(X: np.ndarray, K: int, iters: int = 50, seed: int = 0,
         X = X[:, None]
     N, D = X.shape
     if init is None:
-        rng = np.random.default_rng(seed)
+        rng = numpy_rng(seed)
         cov = np.atleast_2d(np.cov(X.T)) + 1e-6 * np.eye(D)
         init = GMMParams(np.full(K, 1.0 / K), X[rng.choice(N, K, replace=False)].copy(), np.repeat(cov[None], K, 0))
     params = init

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
+from manifold_course.seeding import numpy_rng
 
 
 def entropy(p: np.ndarray) -> float:
@@ -63,7 +64,7 @@ def ib_solve(pxy: np.ndarray, n_z: int, beta: float, iters: int = 200, seed: int
     pxy = np.asarray(pxy, dtype=np.float64)
     px = pxy.sum(1)
     py_x = pxy / px[:, None]                                             # (n_x, n_y)
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     pzx = rng.dirichlet(np.ones(n_z), size=len(px)) if init is None else np.asarray(init, dtype=np.float64)
     trace = []
     for _ in range(iters):
@@ -87,7 +88,7 @@ def ib_curve(pxy: np.ndarray, betas: Sequence[float], n_z: int, iters: int = 200
     Each solve is warm-started from the previous encoder plus a little noise (deterministic annealing), which
     follows one branch of solutions instead of jumping between local optima.
     """
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     pzx = None
     i_xz, i_zy = [], []
     for beta in betas:

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 from scipy import optimize
+from manifold_course.seeding import numpy_rng
 
 
 def kl_categorical(p: np.ndarray, q: np.ndarray) -> float:
@@ -78,7 +79,7 @@ def kl_monte_carlo(samples_q: np.ndarray, log_q: Callable[[np.ndarray], np.ndarr
 def kl_mc_std_normal(mu: np.ndarray, logvar: np.ndarray, n: int, seed: int) -> tuple[float, float]:
     r"""Monte-Carlo $\mathrm{KL}(\mathcal N(\mu,\mathrm{diag}\,\sigma^2)\|\mathcal N(0,I))$ from $n$ samples of $q$: (estimate, s.e.)."""
     mu, logvar = np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
-    eps = np.random.default_rng(seed).standard_normal((n, mu.shape[0]))   # (n, k)
+    eps = numpy_rng(seed).standard_normal((n, mu.shape[0]))   # (n, k)
     z = mu + np.exp(0.5 * logvar) * eps
     # log q(z) - log p(z): the log(2 pi) constants cancel
     terms = (-0.5 * (logvar + eps**2)).sum(-1) - (-0.5 * z**2).sum(-1)     # (n,)

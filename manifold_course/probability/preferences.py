@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from manifold_course.seeding import torch_generator
 
 
 def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
@@ -112,7 +113,7 @@ def ppo_bandit(pi_ref: torch.Tensor, reward: torch.Tensor, beta: float, iteratio
     and runs ``epochs`` Adam steps on the clipped surrogate (learning rate annealed linearly to 5 %, so that the
     sampling noise of the last iterations shrinks). Returns the final policy and KL(pi || pi*) per iteration.
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch_generator(seed)
     log_ref = torch.log(pi_ref.double())
     logits = log_ref.clone().requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=lr)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from manifold_course.nn.decoding import expected_speedup, expected_tokens_per_round
+from manifold_course.seeding import numpy_rng
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Workload:
 
 def make_workload(n: int = 400, rate: float = 50.0, mean_len: float = 60.0, seed: int = 0) -> Workload:
     """Poisson arrivals at ``rate`` requests / s; geometric output lengths of mean ``mean_len`` (heavy spread)."""
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     arrival = np.cumsum(rng.exponential(1 / rate, n))
     return Workload(arrival, rng.geometric(1 / mean_len, n))
 
@@ -90,7 +91,7 @@ def tokens_per_target_call(a: float, k: int) -> float:
 
 def simulate_tokens_per_call(a: float, k: int, rounds: int = 20000, seed: int = 0) -> float:
     """Monte Carlo: each of k drafts accepted with probability a until the first rejection; +1 target token."""
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     accept = rng.random((rounds, k)) < a                               # (rounds, k)
     prefix = np.cumprod(accept, axis=1).sum(axis=1)                    # accepted prefix length
     return float((prefix + 1).mean())

@@ -309,13 +309,14 @@ def default_timer() -> Timer:
 
 
 def run_benchmarks(specs: Sequence[BenchSpec], timer: Timer, *, device: str = "cuda",
-                   peak: DevicePeak | None = None, check: bool = True,
+                   peak: DevicePeak | None = None, check: bool = True, quick: bool = False,
                    log: Callable[[str], None] | None = print) -> list[BenchRow]:
     """One row per (spec, size, dtype): inputs made once on ``device``, the kernel checked against the
-    reference, then both timed by ``timer`` on the same inputs. A kernel that raises gets an "error" row."""
+    reference, then both timed by ``timer`` on the same inputs. A kernel that raises gets an "error" row.
+    ``quick``: only each spec's smallest size (``manifold-course bench --quick``, used by ``gpu-check``)."""
     rows = []
     for spec in specs:
-        for size in spec.sizes:
+        for size in ([smallest_size(spec)] if quick else spec.sizes):
             for dtype in spec.dtypes:
                 kernel_ms = torch_ms = None
                 status = "ok"
@@ -339,8 +340,9 @@ def run_benchmarks(specs: Sequence[BenchSpec], timer: Timer, *, device: str = "c
 
 
 def main(json_path: str | Path = "bench.json", plot_path: str | Path = "bench.png",
-         names: Sequence[str] | None = None, timer: Timer | None = None) -> int:
-    """Benchmark every kernel (or those whose spec name is in ``names``) on GPU 0; 0 if all were right."""
+         names: Sequence[str] | None = None, timer: Timer | None = None, quick: bool = False) -> int:
+    """Benchmark every kernel (or those whose spec name is in ``names``) on GPU 0; 0 if all were right.
+    ``quick``: each spec's smallest size only."""
     if not torch.cuda.is_available():
         print("manifold-course bench: no CUDA GPU here, so GPU performance cannot be measured.")
         return 0
@@ -355,7 +357,7 @@ def main(json_path: str | Path = "bench.json", plot_path: str | Path = "bench.pn
           + ("" if peak else " (not in the table of peaks: percent of peak shown as n/a)"))
     for e in errors + bad:
         print(f"  skipped {e}")
-    rows = run_benchmarks(specs, timer or default_timer(), device="cuda", peak=peak)
+    rows = run_benchmarks(specs, timer or default_timer(), device="cuda", peak=peak, quick=quick)
     print()
     print(format_table(rows, device_name, peak))
     write_json(rows, json_path, device_name, peak, errors + bad)

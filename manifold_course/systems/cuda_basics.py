@@ -63,9 +63,9 @@ def warp_transactions(addresses: np.ndarray, sector_bytes: int = SECTOR_BYTES) -
 
 # ------------------------------------------------------------------ tiled matmul
 def tiled_matmul_global_reads(M: int, N: int, K: int, tile: int) -> int:
-    """Global-memory element loads of the shared-memory tiled matmul $C_{M\\times N} = A_{M\\times K} B_{K\\times N}$.
+    r"""Global-memory element loads of the shared-memory tiled matmul $C_{M\times N} = A_{M\times K} B_{K\times N}$.
 
-    $MK\\lceil N/t\\rceil + KN\\lceil M/t\\rceil$ (only in-bounds loads; overhanging threads load zeros).
+    $MK\lceil N/t\rceil + KN\lceil M/t\rceil$ (only in-bounds loads; overhanging threads load zeros).
     ``tile = 1`` is the naive kernel: $2MNK$.
     """
     return M * K * math.ceil(N / tile) + K * N * math.ceil(M / tile)

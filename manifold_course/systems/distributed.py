@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from manifold_course.seeding import manual_seed, torch_generator
 
 Tensor = torch.Tensor
 
@@ -42,7 +43,7 @@ Tensor = torch.Tensor
 
 
 def allreduce_bytes(size: float, n: int) -> float:
-    """Amount each rank sends in a ring all-reduce of a tensor of ``size`` (bytes or elements): $2(n-1)/n \cdot S$."""
+    r"""Amount each rank sends in a ring all-reduce of a tensor of ``size`` (bytes or elements): $2(n-1)/n \cdot S$."""
     return 2.0 * (n - 1) / n * float(size)
 
 
@@ -88,13 +89,13 @@ def column_parallel_forward(x: Tensor, a_shards: Sequence[Tensor]) -> list[Tenso
 
 
 def row_parallel_forward(x_shards: Sequence[Tensor], b_shards: Sequence[Tensor], bias: Tensor | None = None) -> Tensor:
-    """Row-parallel linear: $Z = \sum_i X_i B_i$ (the all-reduce) + bias, the bias added once, after the sum."""
+    r"""Row-parallel linear: $Z = \sum_i X_i B_i$ (the all-reduce) + bias, the bias added once, after the sum."""
     z = sum(xi @ bi for xi, bi in zip(x_shards, b_shards))            # (B, d_out)
     return z if bias is None else z + bias
 
 
 def tensor_parallel_mlp(x: Tensor, a_shards: Sequence[Tensor], b_shards: Sequence[Tensor]) -> Tensor:
-    """Megatron MLP $\mathrm{GELU}(XA)B$ with A split by columns and B by rows: one reduction in the forward."""
+    r"""Megatron MLP $\mathrm{GELU}(XA)B$ with A split by columns and B by rows: one reduction in the forward."""
     return row_parallel_forward([F.gelu(h) for h in column_parallel_forward(x, a_shards)], b_shards)
 
 
@@ -224,7 +225,7 @@ def ring_allreduce(x: Tensor) -> tuple[Tensor, int]:
 
 
 def _mlp(seed: int, d: int = 8, h: int = 16) -> nn.Module:
-    torch.manual_seed(seed)
+    manual_seed(seed)
     return nn.Sequential(nn.Linear(d, h), nn.Tanh(), nn.Linear(h, 1))
 
 
@@ -253,7 +254,7 @@ def demo_worker(rank: int, world: int, steps: int = 3, ring_size: int = 1001) ->
 
     out: dict[str, Any] = {}
     # -- data parallelism: global batch of 16, each rank its contiguous shard; mean loss
-    gen = torch.Generator().manual_seed(0)
+    gen = torch_generator(0)
     X, y = torch.randn(16, 8, generator=gen), torch.randn(16, 1, generator=gen)
     Xr, yr = X.chunk(world)[rank], y.chunk(world)[rank]
     scratch, ddp_base = _mlp(1), _mlp(1)
@@ -280,14 +281,14 @@ def demo_worker(rank: int, world: int, steps: int = 3, ring_size: int = 1001) ->
             opt.step()
         out["dp_single"] = _flat(single)
     # -- ring all-reduce from send/recv against dist.all_reduce (uneven chunks: 1001 elements)
-    x = torch.randn(ring_size, generator=torch.Generator().manual_seed(100 + rank))
+    x = torch.randn(ring_size, generator=torch_generator(100 + rank))
     ring, sent = ring_allreduce(x)
     ref = x.clone()
     dist.all_reduce(ref)
     out["ring_err"] = float((ring - ref).abs().max())
     out["ring_bytes_sent"], out["ring_bytes"] = sent, x.numel() * x.element_size()
     # -- tensor-parallel MLP: A (d, h) by columns, B (h, d) by rows, one all-reduce
-    g = torch.Generator().manual_seed(7)
+    g = torch_generator(7)
     d, h = 12, 40
     xt, A, B = torch.randn(5, d, generator=g), torch.randn(d, h, generator=g), torch.randn(h, d, generator=g)
     n_allreduce = 0
@@ -298,10 +299,10 @@ def demo_worker(rank: int, world: int, steps: int = 3, ring_size: int = 1001) ->
     out["tp_allreduces"] = n_allreduce
     # -- optimizer-state bytes: plain Adam, ZeroRedundancyOptimizer (ZeRO-1), FSDP2 fully_shard (ZeRO-3)
     def big() -> nn.Module:
-        torch.manual_seed(3)
+        manual_seed(3)
         return nn.Sequential(*[nn.Linear(64, 64) for _ in range(4)])
 
-    xb = torch.randn(4, 64, generator=torch.Generator().manual_seed(rank))
+    xb = torch.randn(4, 64, generator=torch_generator(rank))
     for name in ("adam", "zero1", "fsdp2"):
         model = big()
         out["n_params"] = sum(p.numel() for p in model.parameters())

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from manifold_course.nn.attention import kv_cache_bytes, scaled_dot_product_attention
+from manifold_course.seeding import numpy_rng
 
 
 def kv_bytes_per_token(n_layers: int, n_kv_heads: int, head_dim: int, bytes_per_elem: int = 2) -> int:
@@ -143,7 +144,7 @@ def simulate_paged_workload(n_requests: int, max_len: int, block_size: int, num_
                             seed: int = 0) -> dict:
     """Drive a BlockAllocator with requests of random prompt and output lengths, one token per step for every running
     sequence; a request starts when its prompt fits. Returns the time-average memory utilisation and the waste seen."""
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     prompts = rng.integers(8, max_len // 2, n_requests)
     outputs = rng.integers(1, max_len // 2, n_requests)
     alloc = BlockAllocator(num_blocks, block_size)

@@ -1,12 +1,12 @@
-"""Mixed precision: fp16 / bf16 formats, Tensor Core fragments, accumulation error, dynamic loss scaling, autocast.
+r"""Mixed precision: fp16 / bf16 formats, Tensor Core fragments, accumulation error, dynamic loss scaling, autocast.
 
-- Formats (IEEE 754 half; Google's bfloat16): fp16 has 5 exponent and 10 mantissa bits (max 65 504, $\\epsilon=2^{-10}$,
+- Formats (IEEE 754 half; Google's bfloat16): fp16 has 5 exponent and 10 mantissa bits (max 65 504, $\epsilon=2^{-10}$,
   smallest normal $2^{-14}$, smallest subnormal $2^{-24}$); bf16 has fp32's 8 exponent bits and 7 mantissa bits
-  (max $\\approx 3.4\\cdot10^{38}$, $\\epsilon = 2^{-7}$).
+  (max $\approx 3.4\cdot10^{38}$, $\epsilon = 2^{-7}$).
 - A Tensor Core computes a fragment $D = A B + C$ per instruction, $A, B$ in fp16/bf16 and $C, D$ in fp32
-  (Volta, 2017: $4\\times4\\times4$; NVIDIA Volta whitepaper).
+  (Volta, 2017: $4\times4\times4$; NVIDIA Volta whitepaper).
 - Mixed-precision training (Micikevicius et al. 2018, "Mixed Precision Training", arXiv:1710.03740): fp32 master
-  weights, fp16 compute with fp32 accumulation, and loss scaling $g = \\frac1S \\nabla(S\\cdot L)$ so that small
+  weights, fp16 compute with fp32 accumulation, and loss scaling $g = \frac1S \nabla(S\cdot L)$ so that small
   gradients do not underflow to 0 in fp16. The dynamic scaler follows ``torch.amp.GradScaler``.
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from manifold_course.seeding import manual_seed, torch_generator
 
 _NP_ACC = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
@@ -33,7 +34,7 @@ def format_table() -> dict[str, dict[str, float]]:
 
 
 def mixed_precision_dot(a: torch.Tensor, b: torch.Tensor, in_dtype: torch.dtype, acc_dtype: torch.dtype) -> float:
-    """$\\sum_i a_i b_i$ as a Tensor Core style unit computes it: inputs rounded to ``in_dtype``; each product
+    r"""$\sum_i a_i b_i$ as a Tensor Core style unit computes it: inputs rounded to ``in_dtype``; each product
     rounded to ``acc_dtype``; the running sum accumulated *left to right* in ``acc_dtype`` (rounded after every add).
 
     ``acc_dtype`` is float16, float32 or float64, at least as precise as ``in_dtype`` (then the products of
@@ -130,8 +131,8 @@ def train_mlp(X: torch.Tensor, y: torch.Tensor, steps: int = 300, autocast_dtype
               lr: float = 3e-3, batch: int = 64, seed: int = 0) -> tuple[nn.Module, list[float]]:
     """Adam on a 64-128-10 MLP; with ``autocast_dtype`` the forward runs under ``torch.autocast("cpu", dtype)``
     (matmuls in bf16, weights and optimiser state in fp32). Returns (model, losses)."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    gen = torch_generator(seed)
+    manual_seed(seed)
     model = nn.Sequential(nn.Linear(X.shape[1], 128), nn.ReLU(), nn.Linear(128, int(y.max()) + 1))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []

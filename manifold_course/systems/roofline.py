@@ -1,12 +1,12 @@
-"""The roofline model: arithmetic intensity of real operations, real GPU specs, HBM traffic of tiled matmul and
+r"""The roofline model: arithmetic intensity of real operations, real GPU specs, HBM traffic of tiled matmul and
 attention, and the roofline of the CPU this runs on.
 
-Arithmetic intensity $I = \\text{FLOPs}/\\text{bytes moved to and from main memory}$; attainable throughput
-$P(I) = \\min(P_{peak},\\ I \\cdot BW)$ (Williams, Waterman & Patterson, "Roofline: an insightful visual performance
+Arithmetic intensity $I = \text{FLOPs}/\text{bytes moved to and from main memory}$; attainable throughput
+$P(I) = \min(P_{peak},\ I \cdot BW)$ (Williams, Waterman & Patterson, "Roofline: an insightful visual performance
 model for multicore architectures", CACM 2009). Ops left of the ridge point $I^* = P_{peak}/BW$ are memory-bound.
 
 FLOP conventions (one add, multiply, compare, exp or divide = 1 FLOP; a multiply-add = 2):
-vector add $c = a + b$: $n$ FLOPs, $3n$ elements moved; matmul $(M,K)\\times(K,N)$: $2MNK$ FLOPs,
+vector add $c = a + b$: $n$ FLOPs, $3n$ elements moved; matmul $(M,K)\times(K,N)$: $2MNK$ FLOPs,
 $MK + KN + MN$ elements; row softmax of $(R, C)$: 5 FLOPs per element (max, subtract, exp, sum, divide), $2RC$
 elements; LayerNorm of $(R, D)$: 7 FLOPs per element (mean, subtract, square, sum, scale, gain, shift), $2RD + 2D$
 elements. Attention traffic follows FlashAttention (Dao et al. 2022, arXiv:2205.14135), Algorithms 0 and 1.
@@ -65,7 +65,7 @@ def ridge_point(peak_flops: float, bandwidth: float) -> float:
 
 
 def roofline(I, peak_flops: float, bandwidth: float):
-    """Attainable FLOP/s $\\min(P_{peak},\\ I\\cdot BW)$; ``I`` a float or an array of intensities (FLOP/byte)."""
+    r"""Attainable FLOP/s $\min(P_{peak},\ I\cdot BW)$; ``I`` a float or an array of intensities (FLOP/byte)."""
     if isinstance(I, np.ndarray):
         return np.minimum(peak_flops, I * bandwidth)
     return min(float(peak_flops), float(I) * float(bandwidth))
@@ -92,8 +92,8 @@ def op_flops_bytes(op: str, shape: tuple[int, ...], dtype_bytes: int) -> tuple[f
 
 
 def arithmetic_intensity(op: str, shape: tuple[int, ...], dtype_bytes: int) -> float:
-    """$I$ in FLOP/byte. Closed forms: vector add $1/(3b)$ (= 1/12 in fp32); square matmul $2n/(3b)$;
-    softmax $5/(2b)$; LayerNorm $7RD/((2RD + 2D)\\,b)$."""
+    r"""$I$ in FLOP/byte. Closed forms: vector add $1/(3b)$ (= 1/12 in fp32); square matmul $2n/(3b)$;
+    softmax $5/(2b)$; LayerNorm $7RD/((2RD + 2D)\,b)$."""
     flops, nbytes = op_flops_bytes(op, shape, dtype_bytes)
     return flops / nbytes
 
@@ -102,10 +102,10 @@ def arithmetic_intensity(op: str, shape: tuple[int, ...], dtype_bytes: int) -> f
 
 
 def tiled_matmul_traffic(M: int, N: int, K: int, tile: int, dtype_bytes: int) -> int:
-    """Bytes read/written by a matmul $C = AB$ computed in ``tile x tile`` output tiles, each holding its tile of C in
+    r"""Bytes read/written by a matmul $C = AB$ computed in ``tile x tile`` output tiles, each holding its tile of C in
     fast memory while it streams the matching row panel of A and column panel of B:
 
-    $$\\text{bytes} = b\\,\\big(MK\\lceil N/t\\rceil + KN\\lceil M/t\\rceil + MN\\big).$$
+    $$\text{bytes} = b\,\big(MK\lceil N/t\rceil + KN\lceil M/t\rceil + MN\big).$$
 
     At $t = 1$ this is the naive $2MNK + MN$ elements (every multiply-add loads its two operands); it falls like
     $1/t$ until the tile covers the matrix.
@@ -137,21 +137,21 @@ def tiled_matmul_numpy(A: np.ndarray, B: np.ndarray, tile: int) -> tuple[np.ndar
 
 
 def attention_flops(N: int, d: int) -> float:
-    """FLOPs of one head's attention forward: $S = QK^\\top$ and $O = PV$, $2\\cdot 2N^2d$ (softmax ignored)."""
+    r"""FLOPs of one head's attention forward: $S = QK^\top$ and $O = PV$, $2\cdot 2N^2d$ (softmax ignored)."""
     return 4.0 * N * N * d
 
 
 def standard_attention_hbm_bytes(N: int, d: int, dtype_bytes: int = 2) -> float:
-    """Algorithm 0 of FlashAttention: read Q, K; write S ($N^2$); read S, write P; read P, V; write O.
-    Elements $4Nd + 4N^2$: $\\Theta(Nd + N^2)$."""
+    r"""Algorithm 0 of FlashAttention: read Q, K; write S ($N^2$); read S, write P; read P, V; write O.
+    Elements $4Nd + 4N^2$: $\Theta(Nd + N^2)$."""
     return float(dtype_bytes * (4 * N * d + 4 * N * N))
 
 
 def flash_attention_hbm_bytes(N: int, d: int, sram_bytes: int, dtype_bytes: int = 2) -> float:
-    """Algorithm 1 of FlashAttention (forward): blocks $B_c = \\lceil M/(4d)\\rceil$, $B_r = \\min(B_c, d)$ with $M$ the
-    SRAM size in elements. The outer loop loads each K, V block once ($2Nd$); for each of the $T_c = \\lceil N/B_c\\rceil$
-    outer steps the inner loop reads Q and O and writes O ($3Nd$) and reads/writes the row statistics $\\ell, m$ ($4N$).
-    Total $2Nd + T_c(3Nd + 4N)$ elements $= \\Theta(N^2d^2/M)$ (the paper's Theorem 2)."""
+    r"""Algorithm 1 of FlashAttention (forward): blocks $B_c = \lceil M/(4d)\rceil$, $B_r = \min(B_c, d)$ with $M$ the
+    SRAM size in elements. The outer loop loads each K, V block once ($2Nd$); for each of the $T_c = \lceil N/B_c\rceil$
+    outer steps the inner loop reads Q and O and writes O ($3Nd$) and reads/writes the row statistics $\ell, m$ ($4N$).
+    Total $2Nd + T_c(3Nd + 4N)$ elements $= \Theta(N^2d^2/M)$ (the paper's Theorem 2)."""
     M = sram_bytes // dtype_bytes
     Bc = math.ceil(M / (4 * d))
     Tc = math.ceil(N / Bc)

@@ -34,17 +34,17 @@ def _xy(v: int | Sequence[int]) -> tuple[int, int]:
 
 
 def global_ids(grid: int | Sequence[int], block: int | Sequence[int]) -> np.ndarray:
-    """Global linear index of every thread of a 1-D or 2-D launch ``kernel[grid, block]``.
+    r"""Global linear index of every thread of a 1-D or 2-D launch ``kernel[grid, block]``.
 
     Returns an int64 array of shape ``(n_blocks, threads_per_block)``: row ``b`` is block ``b`` in CUDA's linear order
     (``b = blockIdx.y * gridDim.x + blockIdx.x``), column ``t`` its thread ``t = threadIdx.y * blockDim.x + threadIdx.x``.
     The entry is the thread's position in the row-major global array of width ``gridDim.x * blockDim.x``:
 
-    $$\\text{col} = \\text{blockIdx.x}\\,\\text{blockDim.x} + \\text{threadIdx.x},\\quad
-      \\text{row} = \\text{blockIdx.y}\\,\\text{blockDim.y} + \\text{threadIdx.y},\\quad
-      \\text{id} = \\text{row}\\cdot(\\text{gridDim.x}\\,\\text{blockDim.x}) + \\text{col}.$$
+    $$\text{col} = \text{blockIdx.x}\,\text{blockDim.x} + \text{threadIdx.x},\quad
+      \text{row} = \text{blockIdx.y}\,\text{blockDim.y} + \text{threadIdx.y},\quad
+      \text{id} = \text{row}\cdot(\text{gridDim.x}\,\text{blockDim.x}) + \text{col}.$$
 
-    For a 1-D launch this is $\\text{blockIdx}\\cdot\\text{blockDim} + \\text{threadIdx}$ (what ``cuda.grid(1)`` returns).
+    For a 1-D launch this is $\text{blockIdx}\cdot\text{blockDim} + \text{threadIdx}$ (what ``cuda.grid(1)`` returns).
     """
     gx, gy = _xy(grid)
     bx, by = _xy(block)
@@ -57,7 +57,7 @@ def global_ids(grid: int | Sequence[int], block: int | Sequence[int]) -> np.ndar
 
 
 def warps_per_block(threads_per_block: int, warp: int = WARP_SIZE) -> int:
-    """$\\lceil \\text{threads}/\\text{warp} \\rceil$: a block of 100 threads occupies 4 warps, the last one 4/32 full."""
+    r"""$\lceil \text{threads}/\text{warp} \rceil$: a block of 100 threads occupies 4 warps, the last one 4/32 full."""
     return -(-int(threads_per_block) // warp)
 
 
@@ -143,11 +143,11 @@ H100_SM = SMLimits("H100 (sm_90)", max_threads=2048, max_blocks=32, registers=65
 
 
 def occupancy(threads_per_block: int, regs_per_thread: int, smem_per_block: int, limits: SMLimits = A100_SM) -> float:
-    """Fraction of the SM's warp slots that resident blocks fill, in a simplified model.
+    r"""Fraction of the SM's warp slots that resident blocks fill, in a simplified model.
 
-    blocks per SM $= \\min\\big(B_{max},\\ \\lfloor T_{max}/(32 w)\\rfloor,\\ \\lfloor R/(32 w\\,r)\\rfloor,\\
-    \\lfloor S/s\\rfloor\\big)$ with $w$ warps per block, $r$ registers per thread, $s$ shared bytes per block
-    (the shared-memory term only when $s > 0$); occupancy $=$ blocks $\\cdot w / (T_{max}/32)$.
+    blocks per SM $= \min\big(B_{max},\ \lfloor T_{max}/(32 w)\rfloor,\ \lfloor R/(32 w\,r)\rfloor,\
+    \lfloor S/s\rfloor\big)$ with $w$ warps per block, $r$ registers per thread, $s$ shared bytes per block
+    (the shared-memory term only when $s > 0$); occupancy $=$ blocks $\cdot w / (T_{max}/32)$.
 
     Simplified: registers and shared memory are counted exactly, without the hardware's allocation granularity
     (registers per warp in units of 256, shared memory in units of 128 B, 1 KB reserved per block), which the CUDA
@@ -167,8 +167,8 @@ def occupancy(threads_per_block: int, regs_per_thread: int, smem_per_block: int,
 
 
 def latency_hiding_utilisation(n_warps: int, compute_cycles: float, latency_cycles: float) -> float:
-    """Fraction of cycles an SM scheduler issues work when every warp alternates ``compute`` cycles of arithmetic with
-    one memory load that takes ``latency`` cycles: $\\min\\big(1,\\ n\\,c/(c + L)\\big)$ (Little's law: to keep the unit
+    r"""Fraction of cycles an SM scheduler issues work when every warp alternates ``compute`` cycles of arithmetic with
+    one memory load that takes ``latency`` cycles: $\min\big(1,\ n\,c/(c + L)\big)$ (Little's law: to keep the unit
     busy, $L/c + 1$ warps must be in flight)."""
     return min(1.0, n_warps * compute_cycles / (compute_cycles + latency_cycles))
 
@@ -197,5 +197,5 @@ def simulate_scheduler(n_warps: int, compute_cycles: int, latency_cycles: int, n
 
 
 def blocks_for(n: int, threads_per_block: int) -> int:
-    """$\\lceil n / t \\rceil = (n + t - 1) // t$ blocks cover ``n`` elements."""
+    r"""$\lceil n / t \rceil = (n + t - 1) // t$ blocks cover ``n`` elements."""
     return math.ceil(n / threads_per_block)

@@ -1,0 +1,193 @@
+"""The robustness run: every chapter and solution notebook under moved seeds and another thread count.
+
+A claim a chapter asserts must be a claim about the phenomenon, not about one random draw, and must hold on
+any CPU (the same seed trains a different model on another processor). So this run executes every notebook
+under each of several *configurations* (``MANIFOLD_COURSE_SEED_OFFSET`` = 1, 2, 3, which moves every seed the
+course draws, see :mod:`manifold_course.seeding`; and ``MANIFOLD_COURSE_THREADS`` = 2, which changes the order
+of floating-point reductions), in parallel, each in a fresh kernel, and lists every cell that fails::
+
+    ./course test --robust                      # all of them (about 4x the notebooks' time, over the cores)
+    python -m manifold_course.robust --offsets 5 --threads "" chapters/v0_roots   # one offset, one folder
+
+It exits 1 if any cell failed. Cells keep running after a failure (later cells usually do not depend on an
+assert), so one run shows every fragile claim of a notebook; the first failure of each notebook is marked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FOLDERS = ("chapters", "solutions")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One way to run every notebook: a name and the environment variables it sets."""
+
+    name: str
+    env: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class CellFailure:
+    index: int              # code-cell number, 1-based, as a reader counts the notebook's code cells
+    first_line: str         # the cell's first non-empty source line
+    error: str              # "AssertionError: ..." (the last line of the traceback)
+
+
+@dataclass
+class NotebookRun:
+    notebook: str
+    config: str
+    seconds: float
+    failures: list[CellFailure] = field(default_factory=list)
+    crashed: str = ""       # the kernel died or the notebook could not be run at all
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.crashed
+
+
+def configs(offsets: list[int], threads: list[int]) -> list[Config]:
+    out = [Config(f"seed offset {k}", (("MANIFOLD_COURSE_SEED_OFFSET", str(k)),)) for k in offsets]
+    out += [Config(f"{t} threads", (("MANIFOLD_COURSE_THREADS", str(t)), ("OMP_NUM_THREADS", str(t))))
+            for t in threads]
+    return out
+
+
+def find_notebooks(paths: list[str]) -> list[Path]:
+    """Every ``.ipynb`` under the given files or folders (default: chapters/ and solutions/), sorted."""
+    found: list[Path] = []
+    for p in paths or [str(ROOT / f) for f in DEFAULT_FOLDERS]:
+        path = Path(p)
+        if path.suffix == ".py" and path.with_suffix(".ipynb").exists():
+            path = path.with_suffix(".ipynb")
+        if path.is_dir():
+            found += [q for q in sorted(path.rglob("*.ipynb")) if ".ipynb_checkpoints" not in q.parts]
+        elif path.suffix == ".ipynb" and path.exists():
+            found.append(path)
+        else:
+            raise SystemExit(f"no notebook at {p}: give .ipynb files, their paired .py files, or folders")
+    return found
+
+
+def _first_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip():
+            return line.strip()[:80]
+    return ""
+
+
+def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookRun:
+    """Execute ``path`` in a fresh kernel with ``config``'s environment; every cell runs even after a failure."""
+    import nbclient
+    import nbformat
+
+    start = time.perf_counter()
+    from jupyter_client import KernelManager
+
+    scratch = tempfile.mkdtemp(prefix="mc-robust-")
+    env = dict(os.environ)
+    env.update({"MPLBACKEND": "Agg", "MANIFOLD_COURSE_STRICT": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+                "OMP_WAIT_POLICY": "PASSIVE", "MANIFOLD_COURSE_THREADS": "1", "OMP_NUM_THREADS": "1",
+                "MANIFOLD_COURSE_PROGRESS": os.path.join(scratch, "progress.json")})
+    env.update(dict(config.env))
+    run = NotebookRun(str(Path(path).resolve().relative_to(ROOT)) if Path(path).resolve().is_relative_to(ROOT)
+                      else str(path), config.name, 0.0)
+    try:
+        nb = nbformat.read(path, as_version=4)
+        # Local sockets in a scratch folder rather than TCP on localhost (and no "TCP without encryption" warning).
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(scratch, "kernel"))
+        client = nbclient.NotebookClient(nb, km=km, timeout=timeout, allow_errors=True, kernel_name="python3",
+                                         resources={"metadata": {"path": str(Path(path).parent)}})
+        client.execute(env=env)
+    except Exception as exc:  # noqa: BLE001 - a dead kernel or a cell timeout: report it, keep the other runs going
+        run.crashed = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:300]
+    code_cells = [c for c in nb.cells if c.cell_type == "code"] if "nb" in locals() else []
+    for i, cell in enumerate(code_cells, start=1):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                run.failures.append(CellFailure(i, _first_line(cell.source), f"{out['ename']}: {out['evalue']}"[:300]))
+    run.seconds = time.perf_counter() - start
+    shutil.rmtree(scratch, ignore_errors=True)
+    return run
+
+
+def run_all(notebooks: list[Path], cfgs: list[Config], workers: int, timeout: float,
+            log=print) -> list[NotebookRun]:
+    # Longest first (file size as the proxy) keeps every core busy to the end.
+    jobs = sorted(((str(nb), c) for c in cfgs for nb in notebooks), key=lambda j: -Path(j[0]).stat().st_size)
+    runs: list[NotebookRun] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(run_notebook, nb, c, timeout): (nb, c) for nb, c in jobs}
+        for fut in as_completed(futures):
+            run = fut.result()
+            runs.append(run)
+            mark = "ok  " if run.ok else "FAIL"
+            log(f"{mark} {run.seconds:6.1f} s  [{run.config}]  {run.notebook}", flush=True)
+            for f in run.failures:
+                log(f"       code cell {f.index}: {f.first_line}\n         {f.error}", flush=True)
+            if run.crashed:
+                log(f"       did not finish: {run.crashed}", flush=True)
+    return runs
+
+
+def summary(runs: list[NotebookRun]) -> str:
+    bad = [r for r in runs if not r.ok]
+    lines = []
+    if bad:
+        lines.append(f"{len(bad)} of {len(runs)} notebook runs failed:")
+        for r in sorted(bad, key=lambda r: (r.notebook, r.config)):
+            if r.crashed:
+                lines.append(f"  {r.notebook}  [{r.config}]  did not finish: {r.crashed}")
+            for k, f in enumerate(r.failures):
+                first = "" if k else "  (first failure)"
+                lines.append(f"  {r.notebook}  [{r.config}]  code cell {f.index}: {f.first_line}{first}")
+                lines.append(f"      {f.error}")
+    else:
+        lines.append(f"all {len(runs)} notebook runs passed")
+    slow = sorted(runs, key=lambda r: -r.seconds)[:5]
+    lines.append("slowest runs: " + "; ".join(f"{r.notebook} [{r.config}] {r.seconds:.0f} s" for r in slow))
+    return "\n".join(lines)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(t) for t in text.replace(",", " ").split()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m manifold_course.robust", description=__doc__.split("\n\n")[0])
+    ap.add_argument("paths", nargs="*", help="notebooks or folders (default: chapters/ and solutions/)")
+    ap.add_argument("--offsets", default="1 2 3", help="seed offsets to run under (default: '1 2 3')")
+    ap.add_argument("--threads", default="2", help="thread counts to run under with offset 0 (default: '2'; '' for none)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="notebooks run at once (default: the cores)")
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per cell before the run is stopped")
+    args = ap.parse_args(argv)
+    try:
+        cfgs = configs(_ints(args.offsets), _ints(args.threads))
+    except ValueError:
+        ap.error("--offsets and --threads take whole numbers, e.g. --offsets '1 2 3' --threads 2")
+    notebooks = find_notebooks(args.paths)
+    if not cfgs or not notebooks:
+        ap.error("nothing to run: give at least one offset or thread count, and a notebook")
+    print(f"robust run: {len(notebooks)} notebooks x {len(cfgs)} configurations "
+          f"({', '.join(c.name for c in cfgs)}), {args.workers} at a time", flush=True)
+    start = time.perf_counter()
+    runs = run_all(notebooks, cfgs, args.workers, args.timeout)
+    print()
+    print(summary(runs))
+    print(f"robust run took {time.perf_counter() - start:.0f} s")
+    return 0 if all(r.ok for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
