@@ -544,7 +544,7 @@ test_acc = layer_geometry.accuracy(net, Xte, yte)
 
 y_shuffled = ytr[torch.from_numpy(numpy_rng(1).permutation(len(ytr)))]
 net_shuffled = layer_geometry.relu_mlp(widths, 10, seed=0)
-layer_geometry.train_classifier(net_shuffled, Xtr, y_shuffled, steps=800, lr=3e-3, batch=256, seed=0)
+layer_geometry.train_classifier(net_shuffled, Xtr, y_shuffled, steps=1200, lr=3e-3, batch=256, seed=0)
 id_shuffled, _ = id_profile(net_shuffled)
 memorised = layer_geometry.accuracy(net_shuffled, Xtr, y_shuffled)
 

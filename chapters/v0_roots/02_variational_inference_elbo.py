@@ -162,12 +162,14 @@ label(ax, "Spread of log p(x) estimates over 50 repeats", "latent dimension k", 
 ax.legend()
 plt.show()
 assert abs(1 / math.sqrt(1 + 2.0**2 / sigma**2) - 0.2425) < 1e-4     # posterior width / prior width, per axis
-assert spread[-1] > 10 * spread[0] and all(np.diff(spread[:4]) > 0)   # grows with k
+assert spread[-1] > 10 * spread[0] and min(spread[3:]) > 3 * max(spread[:2])   # grows with k (not step by step)
 assert bias[-1] < -1.0                                                # log of a noisy mean: biased low (Jensen)
 assert max(is_spread) < 1e-10                                         # the right proposal has zero variance
 
 # %% [markdown]
-# Two lessons. The naive estimate's spread grows by more than an order of magnitude from $k=1$ to $k=16$, and it is
+# Two lessons. The naive estimate's spread grows by more than an order of magnitude from $k=1$ to $k=16$ (on the
+# whole, not at every step: each $k$ draws its own $W$ and $x$, and at $k \le 4$ the spread of one draw can exceed the
+# next one's; the spreads at $k = 8$ and $16$ are always several times those at $k = 1$ and $2$), and it is
 # biased low (the log of a noisy average underestimates, by Jensen's inequality). And a good proposal distribution
 # — one close to the posterior — removes the problem entirely. We do not know the posterior in general, so we will
 # **learn** an approximation $q$. That is variational inference.
@@ -372,7 +374,10 @@ print(f"MC ELBO {mc_elbo:.4f} ± {se:.4f}   exact ELBO {elbo_of(mu_q, lv_q):.4f}
 print(f"E_q[log w] = {log_w.mean():.4f} <= log E_q[w] = {elbo.log_mean_exp(log_w):.4f} ~ log p(x) = {logpx:.4f}")
 assert abs(mc_elbo - elbo_of(mu_q, lv_q)) < 4 * se
 assert abs(log_w.mean() - elbo_of(mu_q, lv_q)) < 4 * log_w.std() / np.sqrt(len(log_w))
-assert abs(elbo.log_mean_exp(log_w) - logpx) < 0.01 and log_w.mean() < logpx
+w_rel = np.exp(log_w - elbo.log_mean_exp(log_w))                     # w / mean(w)
+se_log = w_rel.std() / np.sqrt(len(w_rel))                            # delta method: std. error of log mean w
+print(f"log E_q[w] - log p(x) = {elbo.log_mean_exp(log_w) - logpx:+.4f}, its standard error {se_log:.4f}")
+assert abs(elbo.log_mean_exp(log_w) - logpx) < 4 * se_log and log_w.mean() < logpx - 10 * se_log
 
 # %% [markdown]
 # ### When the family is too small, the gap stays open
@@ -584,7 +589,7 @@ print(f"(median distance from a test image to its nearest training image: {nn_te
 for res, n_fp, nn_d, _ in fixed.values():
     assert res[-1] < 1e-4          # the iteration converges
     assert n_fp <= 20              # 200 starts collapse onto a handful of attractors
-    assert nn_d > 0.5 * nn_test_train   # none of them is a stored training image
+    assert nn_d > 0.25 * nn_test_train  # none of them is a stored training image (that would be at ~0)
 
 # %%
 fig, axes = figure(3, 1, width=4.3)
@@ -599,8 +604,10 @@ plt.show()
 
 # %% [markdown]
 # Both iterations converge: 200 starting points, even noise, end on a few attractors — "prototype" digits that are
-# *not* copies of training images (each is about as far from its nearest training image as a typical test image
-# is). The attractors live on the decoder's image of the latent plane, a 2-D sheet in $\mathbb R^{64}$; the
+# *not* copies of training images. A stored training image would sit at distance 0 from its nearest training image;
+# the closest attractor sits at 0.4 to 0.75 times the distance from a typical test image to its nearest training
+# image (the spread over eight draws of the course's seeds; the assert asks for more than a quarter), and most sit
+# farther. The attractors live on the decoder's image of the latent plane, a 2-D sheet in $\mathbb R^{64}$; the
 # iteration is really a map of that plane into itself, $z\leftarrow\mu(\mathrm{dec}(z))$.
 #
 # The essay behind experiments C1/C3 proposes regularisers that make a network's map *continuous* (small output
@@ -622,10 +629,10 @@ for b_, name in ((1.0, "VAE"), (0.0, "AE")):
 assert lip["VAE"] < 0.75 * lip["AE"]
 
 # %% [markdown]
-# On this run the VAE's reconstruction map changes less per unit of input change than the auto-encoder's: the
-# noise injected by $q$ and the pull toward the prior act as a smoothness regulariser, paid for with blurrier
-# reconstructions. Whether such "manifold regularisers" help in general is an open question (Part 2, C3);
-# here it is one measurement on one seed.
+# In every draw we tried (eight; VAE / AE ratio 0.31 to 0.48) the VAE's reconstruction map changes less per unit
+# of input change than the auto-encoder's: the noise injected by $q$ and the pull toward the prior act as a
+# smoothness regulariser, paid for with blurrier reconstructions. Whether such "manifold regularisers" help in
+# general is an open question (Part 2, C3); here it is one model size on one data set.
 #
 # > **Careful.** The deck calls the fixed-point residual $f(x)-x=e(x)$ the "primitive equation" of learning. It is
 # > a reconstruction objective; classification and next-token prediction are not of this form without
@@ -821,7 +828,11 @@ beta_c = betas[np.argmax(i_xz > 1e-6)]
 print(f"first beta of the sweep with I(X;Z) > 0: {beta_c:.2f}")
 assert i_xz[0] < 1e-6 and 2.0 < beta_c < 4.0                  # small beta: Z forgets X entirely
 assert np.all(i_zy <= I_xy + 1e-12) and np.all(i_xz <= H_x + 1e-12)   # data processing; I(X;Z) <= H(X)
-assert np.all(np.diff(i_zy) >= -1e-6) and i_zy[-1] > 0.99 * I_xy     # more beta keeps more about Y
+cold, _ = information.ib_solve(pxy, n_z=8, beta=200.0, iters=400, seed=1)     # no annealing: one random start
+i_zy_cold = information.ib_objective(pxy, cold, 200.0)[1]
+print(f"at beta = 200: annealed I(Z;Y) = {i_zy[-1] / I_xy:.1%} of I(X;Y); cold start {i_zy_cold / I_xy:.1%}")
+assert np.all(np.diff(i_zy) >= -1e-6) and i_zy[-1] > 0.97 * I_xy     # more beta keeps more about Y
+assert i_zy[-1] > i_zy_cold + 1e-3 * I_xy                            # annealing beats a cold start
 
 # %%
 fig, axes = figure(2, 1, width=5)
@@ -896,7 +907,15 @@ once_bits = float(-np.log2(p_all[np.arange(len(yn)), yn]).sum())
 print(f"uniform code: {uniform_bits:.0f} bits; prequential: {bits.sum():.0f} bits "
       f"({bits.sum() / uniform_bits:.1%}); trained-once model on its own training labels: {once_bits:.0f} bits")
 assert bits.sum() < 0.25 * uniform_bits and once_bits < bits.sum()
-assert bits[1] / (ends[1] - ends[0]) > math.log2(10)      # block 2, coded by a model fitted to 10 labels
+block2 = []                                               # block 2 (labels 11-20), coded by a model fitted to 10 labels
+for s_ in range(40):                                      # ... over 40 orders of the data, not one
+    pm = numpy_rng(100 + s_).permutation(len(X))
+    pr = information.logistic_fit_predict_proba(X.numpy()[pm[:10]], y.numpy()[pm[:10]], X.numpy()[pm[10:20]], 10)
+    block2.append(float(-np.log2(pr[np.arange(10), y.numpy()[pm[10:20]]]).mean()))
+block2 = np.array(block2)
+print(f"block 2 over 40 orders: median {np.median(block2):.2f} bits per label (uniform: {math.log2(10):.2f}); "
+      f"above uniform in {int((block2 > math.log2(10)).sum())} of 40")
+assert np.median(block2) > math.log2(10) and bits[-1] / (ends[-1] - ends[-2]) < 0.15 * math.log2(10)
 
 # %%
 sizes_b = np.diff([0] + ends)
@@ -909,8 +928,10 @@ plt.show()
 
 # %% [markdown]
 # The learner compresses the labels to under a quarter of the uniform code, and the cost per label falls as it
-# sees more data — learning and compression are the same measurement here. (The second block costs *more* than the
-# uniform code: a model fitted to ten labels is confidently wrong about classes it has not seen yet.) The
+# sees more data — learning and compression are the same measurement here. (The second block usually costs *more*
+# than the uniform code: a model fitted to ten labels is confidently wrong about classes it has not seen yet. How
+# much depends on which ten labels came first: over 40 orders of the data the median is above the uniform code's
+# 3.32 bits, and about one order in six is lucky and beats it.) The
 # "trained-once" number is lower still but is *not* a code: the receiver would also need the model, whose
 # description length it leaves out. The deck's stronger claims (MDL "fails" for LLMs; compression is "only a
 # consequence") are not settled by a measurement like this one; they remain a debate, and the course presents

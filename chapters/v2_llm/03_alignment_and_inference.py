@@ -154,7 +154,7 @@ for name, (d, c) in results.items():
 assert base_untouched and 0.08 < n_train / n_total < 0.10
 assert results["LoRA r = 4"][0] < base_doc - 0.2                                # the new domain is learned
 assert results["full fine-tuning"][0] < results["LoRA r = 4"][0]                # full FT fits it better...
-assert results["LoRA r = 4"][1] - base_code < 0.6 * (results["full fine-tuning"][1] - base_code)   # ...and forgets more
+assert results["LoRA r = 4"][1] - base_code < 0.8 * (results["full fine-tuning"][1] - base_code)   # ...and forgets more
 
 # %%
 lora_model.eval()
@@ -171,7 +171,8 @@ assert merge_err < 1e-4
 # %% [markdown]
 # LoRA with 9 % of the parameters takes the docstring loss most of the way that full fine-tuning goes, and it forgets
 # less of the code. That is the trade-off measured by Part 2's experiment **F15** (is forgetting inevitable under
-# fine-tuning?): here full fine-tuning forgets about twice as much (its code loss rises twice as far). Forgetting is real but can be limited by the method
+# fine-tuning?): LoRA's code loss rises 0.47 to 0.69 times as far as full fine-tuning's (eight draws of the
+# course's seeds; the assert asks for less than 0.8). Forgetting is real but can be limited by the method
 # (LoRA, rehearsal of old data, a penalty towards the initial weights); the claim "SFT does not cause forgetting" is not
 # right as stated. (F15's other arms, rehearsal and an $L_2$-to-init penalty, are left for the exercises' extensions.)
 #
@@ -358,7 +359,26 @@ drift = [float(prefs.kl(prefs.optimal_kl_policy(pi_ref, r_proxy, b), pi_ref)) fo
 best = int(np.argmax(true_ret))
 print(f"true reward: beta -> 0 {true_ret[0]:.2f} (hacked), best {true_ret[best]:.2f} at beta = {betas[best]:.2f}, "
       f"beta -> inf {true_ret[-1]:.2f} (= E_ref r = {float((pi_ref * r_true_h).sum()):.2f})")
-assert 0 < best < len(betas) - 1 and true_ret[best] > true_ret[0] + 1 and true_ret[best] > true_ret[-1] + 0.15
+assert true_ret[best] > true_ret[0] + 0.3 and true_ret[0] < true_ret[-1]    # a weak leash lands on the hack
+
+
+def goodhart_draw(gen):
+    """One random world (true reward, reference policy, the reward model's blind spot on the worst response):
+    the true reward of pi*_beta at every beta of the sweep."""
+    r_t = torch.randn(K, dtype=F64, generator=gen)
+    pi_r = torch.softmax(torch.randn(K, dtype=F64, generator=gen), dim=-1)
+    r_p = r_t - r_t.mean()                                   # a reward model right up to a constant...
+    r_p[int(torch.argmin(r_t))] = r_p.max() + 0.3            # ...but for one blind spot
+    return np.array([float((prefs.optimal_kl_policy(pi_r, r_p, b) * r_t).sum()) for b in betas])
+
+
+g_w = torch_generator(7)
+worlds = np.array([goodhart_draw(g_w) for _ in range(100)])           # (100 worlds, 40 betas)
+b_best = worlds.argmax(1)
+interior = (b_best > 0) & (b_best < len(betas) - 1) & (worlds.max(1) > worlds[:, -1] + 1e-3)
+print(f"100 random worlds: a moderate beta beats both extremes in {int(interior.sum())}; median gain over beta -> inf "
+      f"{np.median(worlds.max(1) - worlds[:, -1]):.2f}, over beta -> 0 {np.median(worlds.max(1) - worlds[:, 0]):.2f}")
+assert interior.sum() >= 70 and (worlds.max(1) - worlds[:, 0] > 0.5).sum() >= 95
 bound = [(float(r_proxy.max()) - float((pi_ref * r_proxy).sum())) / b for b in betas]
 assert all(np.diff(drift) < 0) and all(d <= c + 1e-12 for d, c in zip(drift, bound))
 
@@ -375,8 +395,12 @@ plt.show()
 
 # %% [markdown]
 # With a weak leash ($\beta\to0$) the policy puts all its mass on the hacked response: proxy reward highest, true
-# reward lowest. With a very strong leash it stays at $\pi_{ref}$. In between is the best true reward: the KL penalty is
-# what makes RLHF survive an imperfect reward model. The drift is bounded in closed form: since $J(\pi^*)\ge J(\pi_{ref})$,
+# reward lowest. With a very strong leash it stays at $\pi_{ref}$. In between is usually the best true reward: the KL
+# penalty is what makes RLHF survive an imperfect reward model. "Usually": how much a moderate $\beta$ gains over not
+# optimising at all depends on the world. Over 100 random worlds (true rewards, reference policies, the blind spot
+# on the worst response) a moderate $\beta$ beat both extremes in most (about 86 % over 4 000 worlds we tried; the
+# assert asks for 70 of 100), with a median gain of about 0.17 over $\pi_{ref}$, while the weak leash lost to the
+# best $\beta$ in essentially every world (median about 1.9). The drift is bounded in closed form: since $J(\pi^*)\ge J(\pi_{ref})$,
 # $\beta\,\mathrm{KL}(\pi^*\|\pi_{ref}) \le \mathbb E_{\pi^*}[r] - \mathbb E_{\pi_{ref}}[r] \le \max r - \mathbb E_{\pi_{ref}}[r]$
 # (dashed line, asserted above).
 #
@@ -589,11 +613,24 @@ print(f"acceptance rate {alpha_measured:.3f} ({stats_all['accepted']} / {stats_a
 print(f"tokens per target call {tokens_per_call:.2f} vs (1 - a^5) / (1 - a) = {decoding.expected_tokens_per_round(alpha_tv, 4):.2f}")
 sd = math.sqrt(alpha_tv * (1 - alpha_tv) / stats_all["drafted"])
 assert abs(alpha_measured - alpha_tv) < 4 * sd + 0.02
-assert tokens_per_call > 1.5 and 0.8 < tokens_per_call / decoding.expected_tokens_per_round(alpha_tv, 4) <= 1.0
+# Tokens per round under the formula's model (independent acceptances with probability a): k with probability
+# a^(k-1) (1 - a) for k <= gamma, gamma + 1 with probability a^gamma; its standard error over the rounds, and an
+# allowance for the last round of each of the 4 sequences, cut to 48 tokens (at most gamma tokens lost each).
+a_, gam = alpha_tv, 4
+pk = np.array([a_ ** (k - 1) * (1 - a_) for k in range(1, gam + 1)] + [a_ ** gam])
+ks_ = np.arange(1, gam + 2)
+se_round = math.sqrt(float(pk @ ks_**2 - (pk @ ks_) ** 2) / stats_all["target_calls"])
+cut = 4 * gam / stats_all["target_calls"]
+expected_tpc = decoding.expected_tokens_per_round(alpha_tv, gam)
+print(f"formula {expected_tpc:.2f} +- {se_round:.2f} (std. error), minus at most {cut:.2f} for the cut last rounds")
+assert abs(float(pk @ ks_) - expected_tpc) < 1e-12
+assert tokens_per_call > 1.5 and expected_tpc - 4 * se_round - cut < tokens_per_call < expected_tpc + 4 * se_round
 
 # %% [markdown]
-# The formula slightly over-predicts because the final round of each sequence is cut short and acceptance is not
-# independent from token to token (easy stretches of code are accepted in runs). Whether fewer target calls mean
+# The measurement agrees with the formula within its sampling error (about 45 rounds: a standard error near 0.2
+# tokens) plus the final round of each sequence, which is cut short; across draws it fell between 0.87 and 1.02 times
+# the formula. The formula's model is also only an approximation: acceptance is not independent from token to token
+# (easy stretches of code are accepted in runs). Whether fewer target calls mean
 # less time depends on the cost ratio $c$ of a draft call to a target call: the expected speed-up is
 # $\frac{1 - \alpha^{\gamma+1}}{(1 - \alpha)(\gamma c + 1)}$. On a GPU serving a large model $c$ is small (a few
 # percent) and the target's pass over $\gamma + 1$ tokens costs about as much as over one. On a CPU, with two tiny
@@ -608,14 +645,22 @@ print(f"measured cost ratio on this CPU: c = {c_cpu:.2f}; predicted speed-up {de
 for c in (0.02, 0.1, 0.5):
     print(f"cost ratio c = {c}: expected speed-up with gamma = 4 and alpha = {alpha_tv:.2f}: "
           f"{decoding.expected_speedup(alpha_tv, 4, c):.2f}x")
-assert decoding.expected_speedup(alpha_tv, 4, 0.02) > 1.5 and decoding.expected_speedup(alpha_tv, 4, 0.5) < 1.0
+assert decoding.expected_speedup(alpha_tv, 4, 0.02) > 1.5 and decoding.expected_speedup(alpha_tv, 4, 0.5) < 1.15
+assert abs(decoding.expected_speedup(1.0 - 1e-6, 4, 0.5) - 5 / 3) < 1e-4       # even alpha -> 1: (gamma+1)/(gamma c+1)
+
+# %% [markdown]
+# A draft half as costly as the target barely pays: at $c = 0.5$ the speed-up is at most $(\gamma+1)/(\gamma c+1) = 5/3$
+# even if every draft were accepted, and about 1 at the acceptance rates measured here (0.69 to 0.75 across draws of
+# the course's seeds). A draft that costs a few percent of the target turns the same acceptance rate into a 2-3x
+# speed-up.
 
 # %% [markdown]
 # ## Summary
 #
 # - LoRA trains $r(d_{in} + d_{out})$ parameters per layer ($256\times$ fewer for $4096^2$ at $r = 8$), starts exactly
 #   at the base model ($B = 0$) and merges into it for free inference. On our code GPT adapted to docstrings, rank 4
-#   (9 % of the parameters) learned most of what full fine-tuning learned and forgot about half as much; the full
+#   (9 % of the parameters) learned most of what full fine-tuning learned and forgot about half to two thirds as
+#   much; the full
 #   update's spectrum decays fast (top-4 energy about 2-3x a random matrix's).
 # - NF4's levels are normal quantiles (the published table, reproduced to $2\cdot10^{-7}$); on Gaussian weights NF4 has
 #   about 27 % less error than INT4; double quantisation brings the scale overhead from 0.5 to 0.127 bit per weight.

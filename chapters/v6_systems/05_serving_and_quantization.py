@@ -495,11 +495,15 @@ for mode, label in (("int", "2-bit per-channel"), ("ternary", "ternary (BitNet b
     qat_rows[label] = (acc_ptq, accuracy(qat_model, Xte, yte))
     print(f"{label:24s}: float {acc_fp:.3f}, PTQ {qat_rows[label][0]:.3f}, QAT {qat_rows[label][1]:.3f}")
 for label, (acc_ptq, acc_qat) in qat_rows.items():
-    assert acc_qat > acc_ptq and acc_qat > acc_fp - 0.02
-assert qat_rows["2-bit per-channel"][0] < 0.8                                       # PTQ at 2 bits breaks the model
+    assert acc_qat > acc_ptq and acc_qat > acc_fp - 0.04                   # QAT: within a few points of float
+ptq2, qat2 = qat_rows["2-bit per-channel"]
+assert acc_fp - ptq2 > 0.05 and acc_fp - ptq2 > 2 * (acc_fp - qat2)                # PTQ at 2 bits loses far more
 
 # %% [markdown]
-# QAT recovers the float accuracy within 1-2 points where PTQ at 2 bits loses tens of points. The cost is a full
+# QAT comes back to within a few points of the float accuracy, where PTQ at 2 bits loses many. Over six draws of the
+# course's seeds: QAT ended between 0.4 points above and 3 points below float (2-bit), within 1.3 points (ternary);
+# 2-bit PTQ lost between 9 and 32 points, ternary PTQ between 1 and 15. How much PTQ loses depends on the trained
+# weights (which outliers set each channel's scale), QAT much less. The cost is a full
 # training run (or a fine-tuning run) with fake quantisation, which is why LLMs are mostly quantised post-training
 # (GPTQ, AWQ) at 4 bits, while ternary models like BitNet b1.58 are trained so from the start.
 #

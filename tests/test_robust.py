@@ -1,0 +1,58 @@
+"""The robustness runner: executes a notebook under a configuration and names every cell that fails."""
+
+import nbformat
+import pytest
+
+from manifold_course import robust
+
+
+@pytest.fixture
+def fragile_notebook(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# a claim about one draw"),
+                nbformat.v4.new_code_cell("import os\noff = int(os.environ.get('MANIFOLD_COURSE_SEED_OFFSET', '0'))"),
+                nbformat.v4.new_code_cell("\n# the claim\nassert off == 0, 'only true for the first draw'"),
+                nbformat.v4.new_code_cell("later = 'still runs'\nprint(later)")]
+    path = tmp_path / "fragile.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.notebook
+def test_a_claim_that_holds_passes_and_a_fragile_one_is_named(fragile_notebook):
+    ok = robust.run_notebook(str(fragile_notebook), robust.Config("seed offset 0", (("MANIFOLD_COURSE_SEED_OFFSET", "0"),)))
+    assert ok.ok and ok.failures == [] and not ok.crashed
+    bad = robust.run_notebook(str(fragile_notebook), robust.Config("seed offset 2", (("MANIFOLD_COURSE_SEED_OFFSET", "2"),)))
+    assert not bad.ok and len(bad.failures) == 1
+    f = bad.failures[0]
+    assert f.index == 2 and f.first_line == "# the claim" and f.error == "AssertionError: only true for the first draw"
+    text = robust.summary([ok, bad])
+    assert "1 of 2 notebook runs failed" in text and "code cell 2" in text and "[seed offset 2]" in text
+
+
+def test_configs_and_arguments():
+    names = [c.name for c in robust.configs([1, 2, 3], [2])]
+    assert names == ["seed offset 1", "seed offset 2", "seed offset 3", "2 threads"]
+    assert dict(robust.configs([], [2])[0].env) == {"MANIFOLD_COURSE_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    assert robust._ints("1, 2 3") == [1, 2, 3]
+
+
+def test_find_notebooks_takes_folders_ipynb_and_paired_py():
+    chapters = robust.find_notebooks([str(robust.ROOT / "chapters" / "v0_roots")])
+    assert len(chapters) == 3 and all(p.suffix == ".ipynb" for p in chapters)
+    py = robust.find_notebooks([str(robust.ROOT / "chapters/v0_roots/01_high_dimensional_geometry.py")])
+    assert py == [robust.ROOT / "chapters/v0_roots/01_high_dimensional_geometry.ipynb"]
+    with pytest.raises(SystemExit, match="no notebook at"):
+        robust.find_notebooks(["no/such/place"])
+
+
+def test_the_default_run_covers_chapters_and_solutions():
+    found = robust.find_notebooks([])
+    assert any("/chapters/" in str(p) for p in found) and any("/solutions/" in str(p) for p in found)
+    assert not any("/exercises/" in str(p) for p in found)
+
+
+def test_bad_arguments_say_what_to_write(capsys):
+    with pytest.raises(SystemExit):
+        robust.main(["--offsets", "one"])
+    assert "whole numbers" in capsys.readouterr().err
