@@ -108,6 +108,7 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
         # Local sockets in a scratch folder rather than TCP on localhost (and no "TCP without encryption" warning).
         km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(scratch, "kernel"))
         client = nbclient.NotebookClient(nb, km=km, timeout=timeout, allow_errors=True, kernel_name="python3",
+                                         shutdown_kernel="immediate",   # nothing to save: no graceful 2-3 s wait
                                          resources={"metadata": {"path": str(Path(path).parent)}})
         client.execute(env=env)
     except Exception as exc:  # noqa: BLE001 - a dead kernel or a cell timeout: report it, keep the other runs going

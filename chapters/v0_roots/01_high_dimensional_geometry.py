@@ -808,7 +808,14 @@ for hidden in ([2, 2, 2], [16]):
         layer_geometry.train_classifier(net_c, X_ct, y_ct, steps=800, lr=0.02, batch=len(X_ct), seed=seed)
         acc[tuple(hidden)].append(layer_geometry.accuracy(net_c, X_ct, y_ct))
     print(f"hidden widths {hidden}: training accuracy per seed {np.round(acc[tuple(hidden)], 3)}")
-assert max(acc[(2, 2, 2)]) < 0.97 and min(acc[(16,)]) >= 0.99
+assert max(acc[(2, 2, 2)]) < 1.0 and np.median(acc[(2, 2, 2)]) < 0.95 and min(acc[(16,)]) >= 0.99
+
+# %% [markdown]
+# Over ten draws of the course's seeds (40 narrow nets), the width-2 nets reached a median training accuracy between
+# 0.5 and 0.85 and never 1; twice one came as close as 0.985: its unbounded decision region reaches the inner circle
+# through a thin channel across the outer ring, paying only for the few outer points in the channel. Every width-16
+# net reached 1.0. The theorem forbids a bounded region, not a good score on a finite sample; what it predicts, and
+# what the cell asserts, is that narrow nets fall short where a slightly wider one does not.
 
 # %% [markdown]
 # ## Summary

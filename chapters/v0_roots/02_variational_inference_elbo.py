@@ -586,8 +586,11 @@ for b_, name in ((1.0, "VAE"), (0.0, "AE")):
         print(f"{name} from {s_name:13s}: final max residual {residuals[-1]:.1e}, {len(reps)} distinct fixed points, "
               f"{float(nn_d.min()):.2f} to {float(nn_d.max()):.2f} from the nearest training image")
 print(f"(median distance from a test image to its nearest training image: {nn_test_train:.2f})")
-for res, n_fp, nn_d, _ in fixed.values():
-    assert res[-1] < 1e-4          # the iteration converges
+for (name, _s), (res, n_fp, nn_d, _) in fixed.items():
+    if name == "VAE":
+        assert res[-1] < 1e-4      # the VAE's iteration converges
+    else:
+        assert res[-1] < 0.01 * res[0]   # the AE's contracts too, but can still be creeping after 200 steps
     assert n_fp <= 20              # 200 starts collapse onto a handful of attractors
     assert nn_d > 0.25 * nn_test_train  # none of them is a stored training image (that would be at ~0)
 
@@ -603,7 +606,11 @@ for ax, name in zip(axes[1:], ("VAE", "AE")):
 plt.show()
 
 # %% [markdown]
-# Both iterations converge: 200 starting points, even noise, end on a few attractors — "prototype" digits that are
+# Both iterations contract: 200 starting points, even noise, end on (or, for the auto-encoder, creep towards) a few
+# attractors. The VAE's iteration converged in every draw we tried (final residual about $10^{-7}$); the
+# auto-encoder's usually does too, but in one draw of eight it was still creeping after 200 steps (residual
+# $5\cdot10^{-3}$, falling slowly): its map is less contracting, as the Lipschitz measurement below shows. The
+# attractors are "prototype" digits that are
 # *not* copies of training images. A stored training image would sit at distance 0 from its nearest training image;
 # the closest attractor sits at 0.4 to 0.75 times the distance from a typical test image to its nearest training
 # image (the spread over eight draws of the course's seeds; the assert asks for more than a quarter), and most sit

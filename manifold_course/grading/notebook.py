@@ -139,6 +139,7 @@ def grade_notebook(path: str | os.PathLike, timeout: float = 600, seed: int | No
             nb,
             timeout=int(timeout),
             allow_errors=True,  # keep going: later exercises still get a score
+            shutdown_kernel="immediate",  # results are in the report file already: no graceful 2-3 s wait
             kernel_name=kernel_name or nb.metadata.get("kernelspec", {}).get("name", "python3"),
             resources={"metadata": {"path": str(path.parent.resolve())}},
         )
