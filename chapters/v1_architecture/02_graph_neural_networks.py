@@ -234,6 +234,12 @@ plt.show()
 # We test it on a **stochastic block model** (SBM): 3 blocks of 60 nodes, an edge inside a block with probability
 # $p_{in} = 0.1$ and across blocks with probability $p_{out}$. The agreement between found and true blocks is the
 # **adjusted Rand index** (ARI): 1 for a perfect match up to renaming the blocks, about 0 for a random guess.
+# With $p_{out} = 0.01$ the ARI is about 0.93 for a typical draw of the graph (from 0.84 to 1 across 200 draws,
+# 5 % of them below 0.87): a node with more friends outside its block than inside is put with the outsiders, and a
+# few such nodes occur by chance. With $p_{out} = 0$ the blocks are separate pieces of the graph and every node with
+# at least one friend is placed correctly; a node with no friends at all carries no information and lands in an
+# arbitrary cluster (its 59 possible friendships each fail with probability 0.9, so a draw has 0.36 such nodes on
+# average, and about one draw in three has one).
 #
 # Only the *subspace* spanned by $U$ is meaningful: each eigenvector's sign is arbitrary, and inside a repeated
 # eigenvalue any rotation is as good. That is why exercise 3 grades your embedding through the projector $UU^\top$.
@@ -244,13 +250,17 @@ U_spec = graphs.spectral_embedding(sbm_spec.A.double(), 3)                     #
 ari_spec = adjusted_rand_score(sbm_spec.y.numpy(), graphs.spectral_clusters(sbm_spec.A, 3))
 print(f"SBM with p_in = 0.1, p_out = 0.01: adjusted Rand index {ari_spec:.3f}")
 assert torch.allclose(U_spec.T @ U_spec, torch.eye(3, dtype=torch.float64), atol=1e-10)
-assert ari_spec >= 0.9
+assert ari_spec > 0.8                                                          # 0.84 to 1 across 200 draws
 
 p_outs = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06]
-aris = [adjusted_rand_score(sbm.y.numpy(), graphs.spectral_clusters(sbm.A, 3))
-        for sbm in (graphs.stochastic_block_model([60, 60, 60], 0.1, p, seed=0) for p in p_outs)]
-print("ARI as p_out grows:", np.round(aris, 2).tolist())
-assert aris[0] > 0.99 and aris[1] > 0.9 and aris[-1] < 0.2                    # 6 expected friends inside, 7 outside
+sbms = [graphs.stochastic_block_model([60, 60, 60], 0.1, p, seed=0) for p in p_outs]
+clusters = [graphs.spectral_clusters(sbm.A, 3) for sbm in sbms]
+aris = [adjusted_rand_score(sbm.y.numpy(), c) for sbm, c in zip(sbms, clusters)]
+has_friend = (sbms[0].A.sum(1) > 0).numpy()                                   # isolated nodes carry no information
+ari_connected = adjusted_rand_score(sbms[0].y.numpy()[has_friend], clusters[0][has_friend])
+print("ARI as p_out grows:", np.round(aris, 2).tolist(), f"(p_out = 0: {int((~has_friend).sum())} isolated nodes; "
+      f"ARI on the others {ari_connected:.3f})")
+assert ari_connected > 0.999 and aris[1] > 0.8 and aris[-1] < 0.2             # 6 expected friends inside, 7 outside
 
 fig, axes = plotting.figure(ncols=2)
 axes[0].scatter(U_spec[:, 1].numpy(), U_spec[:, 2].numpy(), c=sbm_spec.y.numpy(), cmap="viridis", s=10)
@@ -311,25 +321,29 @@ assert abs(rho_eigenmap) > 1 - 1e-12 and radii.std() / radii.mean() < 1e-8 and l
 # node2vec-style: $p(v \mid u) = \mathrm{softmax}_v(e_u^\top c_v)$ trained to put equal mass on $u$'s neighbours and
 # on $u$ itself (`graphs.fit_neighbour_embeddings`, 8 dimensions, Adam from a tiny random start). Nothing in the loss
 # mentions distances beyond one hop. We measure the share of the embeddings' variance that lies in the 4 smoothest
-# non-constant Laplacian eigenvectors: a random embedding puts about $4/39 \approx 10\,\%$ there.
+# non-constant Laplacian eigenvectors: a random embedding puts about $4/39 \approx 10\,\%$ there. Each graph is
+# memorised 3 times from different random starts, and the claims are about the typical run (the median), with the
+# spread across runs stated.
 
 # %%
-embeddings = {name: [graphs.fit_neighbour_embeddings(A_g, dim=8, seed=s)[0] for s in range(2)]
+embeddings = {name: [graphs.fit_neighbour_embeddings(A_g, dim=8, seed=s)[0] for s in range(3)]
               for name, A_g in (("path", A_path40), ("cycle", A_cycle40))}
 shares = {name: [graphs.smooth_mode_share(E_, A_g, 4) for E_ in embeddings[name]]
           for name, A_g in (("path", A_path40), ("cycle", A_cycle40))}
 random_share = graphs.smooth_mode_share(torch.randn(40, 8, generator=torch_generator(0)), A_path40, 4)
 print(f"share of variance in the 4 smoothest modes: path {np.round(shares['path'], 2)}, cycle {np.round(shares['cycle'], 2)}, "
       f"random embedding {random_share:.2f}, chance level {4 / 39:.2f}")
-assert min(shares["path"] + shares["cycle"]) > 3 * 4 / 39                    # a clear spectral bias
-assert max(shares["path"] + shares["cycle"]) < 0.8                           # ... but far from a pure eigenmap
+all_shares = shares["path"] + shares["cycle"]                               # 0.28 to 0.51 over 160 runs, median 0.41
+assert np.median(all_shares) > 3 * 4 / 39 and min(all_shares) > 2 * 4 / 39  # a clear spectral bias
+assert max(all_shares) < 0.8                                                 # ... but far from a pure eigenmap
 
 # %% [markdown]
-# The memorised embeddings lean strongly towards the smooth, global modes (about 4 times chance), which is the
-# spectral bias the paper describes, but at this size they are not a clean eigenmap: much of the variance stays in
-# other modes, and the top two principal components alone do not draw the path or the circle (checked below:
-# the first component orders the path nodes with $|\rho|$ well below 1, and the cycle's projection has no long
-# $H_1$ bar).
+# The memorised embeddings lean strongly towards the smooth, global modes (about 4 times chance: shares from 0.28 to
+# 0.51, median 0.41, over 160 runs), which is the spectral bias the paper describes, but at this size they are not a
+# clean eigenmap: much of the variance stays in other modes, and the top two principal components alone do not draw
+# the path or the circle (checked below, in at least 2 of the 3 runs: the first component orders the path nodes
+# with $|\rho|$ well below 1, between 0.01 and 0.82 over 80 runs, and the cycle's projection has no long $H_1$ bar;
+# one run in 40 does draw a loop).
 
 # %%
 def top2_pcs(E_: torch.Tensor) -> np.ndarray:
@@ -342,7 +356,7 @@ def top2_pcs(E_: torch.Tensor) -> np.ndarray:
 rho_learned = [abs(spearmanr(top2_pcs(E_)[:, 0], np.arange(40)).statistic) for E_ in embeddings["path"]]
 loops_learned = [topology.count_long_bars(topology.persistence(top2_pcs(E_))[1], 0.5) for E_ in embeddings["cycle"]]
 print(f"learned embeddings: path |rho| of PC 1 {np.round(rho_learned, 2)}, cycle long H1 bars on PCs 1-2 {loops_learned}")
-assert max(rho_learned) < 0.9 and max(loops_learned) == 0
+assert np.median(rho_learned) < 0.9 and np.median(loops_learned) == 0       # the typical run: no eigenmap
 
 # %% [markdown]
 # The full experiment (a small Transformer trained on edge facts, multi-hop queries answered by navigating the
@@ -403,8 +417,10 @@ assert float(right[1]) == 11.0 and float(fancy[1]) in (1.0, 10.0)
 # $\sigma$. Each omission has a measurable cost.
 #
 # 1. **Normalisation.** $A$ has spectral radius $\lambda_{\max}(A)$ (about 6.7 for the karate club): once the top
-#    eigenvector dominates, every raw layer multiplies the feature scale by 6.7, and ten layers blow random features
-#    up by a factor above $10^7$. $\hat A$ has largest eigenvalue exactly 1.
+#    eigenvector dominates, every raw layer multiplies the feature scale by 6.7, and ten layers multiply the part of
+#    the features along that eigenvector by $6.7^{10} \approx 2\cdot10^8$. Random features have a fraction of their
+#    norm there (about $1/\sqrt{34}$ in expectation), so they grow by a factor between about $10^7$ and $5\cdot10^7$
+#    (across 200 random draws). $\hat A$ has largest eigenvalue exactly 1.
 # 2. **Self-loops.** Without them a node's new state ignores its own features. And on a bipartite graph
 #    $D^{-1/2}AD^{-1/2}$ has eigenvalue $-1$: repeated propagation flips sign forever instead of settling. With
 #    self-loops every eigenvalue of $\hat A$ lies in $(-1, 1]$ ($\hat A + I = \tilde D^{-1/2}(\tilde A + \tilde D)\tilde D^{-1/2}$,
@@ -413,15 +429,19 @@ assert float(right[1]) == 11.0 and float(fancy[1]) in (1.0, 10.0)
 
 # %%
 lam_max_A = float(graphs.spectrum(A_karate)[-1])
+u_top = torch.linalg.eigh(A_karate)[1][:, -1]                                  # top eigenvector of A
+top_part = float((u_top @ X_k).norm() / X_k.norm())                           # share of X's norm along it
 H_raw, H_hat = X_k.clone(), X_k.clone()
 for _ in range(10):
     H_raw, H_hat = A_karate @ H_raw, A_hat_karate @ H_hat
 growth_raw, growth_hat = float(H_raw.norm() / X_k.norm()), float(H_hat.norm() / X_k.norm())
 step_factor = float((A_karate @ H_raw).norm() / H_raw.norm())                 # the 11th raw layer
-print(f"lambda_max(A) = {lam_max_A:.2f}; after 10 propagations the feature norm is x{growth_raw:.1e} (raw A), "
-      f"x{growth_hat:.2f} (A_hat); the 11th raw layer multiplies it by {step_factor:.2f}")
-assert abs(lam_max_A - 6.7) < 0.05 and growth_raw > 1e7 and growth_hat < 1.0
-assert abs(step_factor / lam_max_A - 1) < 0.01
+print(f"lambda_max(A) = {lam_max_A:.2f}; after 10 propagations the feature norm is x{growth_raw:.1e} (raw A; "
+      f"lambda_max^10 = {lam_max_A ** 10:.1e} times the top-eigenvector part {top_part:.3f}), x{growth_hat:.2f} (A_hat); "
+      f"the 11th raw layer multiplies it by {step_factor:.2f}")
+assert abs(lam_max_A - 6.7) < 0.05 and lam_max_A ** 10 > 1e8 and growth_hat < 1.0
+assert 1 - 1e-9 < growth_raw / (lam_max_A ** 10 * top_part) < 1.1           # only the top-eigenvector part is left
+assert abs(step_factor / lam_max_A - 1) < 0.03       # 0.990 to 1.000 over 200 draws; over 1 % off in 1 draw of 270
 assert abs(float(graphs.spectrum(A_hat_karate)[-1]) - 1) < 1e-12
 
 A_p8 = graphs.adjacency_matrix(nx.path_graph(8))
@@ -499,51 +519,91 @@ plt.show()
 # (`gnn.NodeClassifier`: GCN layer, ReLU, dropout, GCN layer; Adam with weight decay, the loss on the 2 labelled nodes
 # only). The graph carries the labels to everybody else. The same network with $\hat A$ replaced by $I$ is an MLP on
 # the features alone: it never sees the other 32 members' connections, and their one-hot features share nothing
-# with the labelled two, so it can only guess.
+# with the labelled two, so it can only guess (in practice its bias puts all 32 on one side: 50 %).
+# Each model is trained from 5 random starts. The GCN's mistakes are the members the Fiedler vector also misplaced:
+# over 460 runs it missed member 8 every time, member 2 in a quarter of the runs, and nobody else (30 or 31 of 32).
+# GAT depends more on its start (25 to 32 of 32 over 200 runs, median 30), so we score its median run.
 
 # %%
 X_onehot, A_k32 = torch.eye(34), A_karate.float()
 train_k, test_k = torch.tensor([0, 33]), torch.arange(1, 33)
-acc_karate = {}
+acc_karate, missed_gcn = {"gcn": [], "mlp": [], "gat": []}, set()
 for kind in ("gcn", "mlp", "gat"):
-    model, _ = gnn.train_node_classifier(GNNConfig(34, 2, kind=kind), X_onehot, A_k32, club, train_k, NodeTrainConfig(steps=100))
-    acc_karate[kind] = gnn.node_accuracy(model, X_onehot, A_k32, club, test_k)
-print("accuracy on the 32 unlabelled members:", {k: round(v, 3) for k, v in acc_karate.items()})
-assert acc_karate["gcn"] > 0.95 and acc_karate["gat"] >= 0.85 and acc_karate["mlp"] <= 0.6       # GCN: 31 of 32
+    for seed in range(5):
+        model, _ = gnn.train_node_classifier(GNNConfig(34, 2, kind=kind), X_onehot, A_k32, club, train_k,
+                                             NodeTrainConfig(steps=100, seed=seed))
+        acc_karate[kind].append(gnn.node_accuracy(model, X_onehot, A_k32, club, test_k))
+        if kind == "gcn":
+            with torch.no_grad():
+                wrong = model(X_onehot, A_k32)[test_k].argmax(1) != club[test_k]
+            missed_gcn |= set(test_k[wrong].tolist())
+print("accuracy on the 32 unlabelled members, 5 seeds:", {k: np.round(v, 3).tolist() for k, v in acc_karate.items()})
+print(f"members the GCN misclassified in some run: {sorted(missed_gcn)}")
+assert min(acc_karate["gcn"]) > 0.9 and missed_gcn <= set(misplaced)                # only members 2 and 8, ever
+assert np.median(acc_karate["gat"]) >= 0.85 and max(acc_karate["mlp"]) <= 0.6
 
 # %% [markdown]
 # **A stochastic block model with noisy features.** Now the features carry some information too: 3 blocks of 100
-# nodes ($p_{in} = 0.05$, $p_{out} = 0.01$, so a node has about 5 neighbours in its block and 2 outside), and
-# 16 features per node, its block's mean vector (norm 2) plus standard Gaussian noise (norm about 4). Only 5 nodes
-# per block are labelled. The MLP must classify from one noisy feature vector; the GCN averages each node's features
-# with its neighbours', and most neighbours share its block. We average over 3 training seeds.
+# nodes ($p_{in} = 0.05$, $p_{out} = 0.01$, so a node expects $99 \cdot 0.05 = 4.95$ neighbours in its block and
+# $200 \cdot 0.01 = 2$ outside), and 16 features per node, its block's mean vector (norm 2) plus standard Gaussian
+# noise (norm about 4: the mean length of a 16-dimensional standard Gaussian vector is
+# $\sqrt2\,\Gamma(8.5)/\Gamma(8) \approx 3.94$). The cell checks a draw against these numbers, allowing 4 standard
+# deviations of their sampling error. Only 5 nodes per block are labelled. The MLP must classify from one noisy
+# feature vector; the GCN averages each node's features with its neighbours', and most neighbours share its block.
+# Which 15 nodes happen to be labelled matters a lot (the MLP's accuracy ranged from 54 to 83 % over 60 draws), so we
+# average over 3 independent draws of the graph, its features and its labelled nodes, with one training run each.
 
 # %%
-sbm = graphs.stochastic_block_model([100, 100, 100], 0.05, 0.01, n_features=16, feature_signal=2.0, seed=0)
-train_s = torch.cat([torch.nonzero(sbm.y == c).ravel()[:5] for c in range(3)])   # 15 labelled nodes
-test_s = torch.tensor(sorted(set(range(300)) - set(train_s.tolist())))
+n_b, p_in, p_out = 100, 0.05, 0.01
+sbm_args = dict(sizes=[n_b] * 3, p_in=p_in, p_out=p_out, n_features=16, feature_signal=2.0)
+
+
+def labelled_split(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first 5 nodes of each block are labelled (15 in all); the other 285 are the test set."""
+    train = torch.cat([torch.nonzero(y == c).ravel()[:5] for c in range(3)])
+    return train, torch.tensor(sorted(set(range(len(y))) - set(train.tolist())))
+
+
+sbm = graphs.stochastic_block_model(**sbm_args, seed=0)                    # the graph used from here on
+train_s, test_s = labelled_split(sbm.y)
 same_block = sbm.y[:, None] == sbm.y[None, :]
 deg_in, deg_out = float((sbm.A * same_block).sum(1).mean()), float((sbm.A * ~same_block).sum(1).mean())
 block_means = torch.stack([sbm.X[sbm.y == c].mean(0) for c in range(3)])     # (3, 16)
 noise_norm = float((sbm.X - block_means[sbm.y]).norm(dim=1).mean())
-print(f"mean neighbours per node: {deg_in:.1f} in its block, {deg_out:.1f} outside; block-mean norms "
-      f"{block_means.norm(dim=1).numpy().round(2)}, noise norm {noise_norm:.2f}")
-assert abs(deg_in - 5) < 0.5 and abs(deg_out - 2) < 0.3
-assert float((block_means.norm(dim=1) - 2).abs().max()) < 0.2 and abs(noise_norm - 4) < 0.2
-acc_sbm = {"gcn": [], "mlp": [], "gat": []}
-for kind, seeds in tqdm((("gcn", 3), ("mlp", 3), ("gat", 1)), desc="training"):
-    for seed in range(seeds):
-        model, _ = gnn.train_node_classifier(GNNConfig(16, 3, kind=kind), sbm.X, sbm.A, sbm.y, train_s,
-                                             NodeTrainConfig(seed=seed))
-        acc_sbm[kind].append(gnn.node_accuracy(model, sbm.X, sbm.A, sbm.y, test_s))
+# expected values, and the standard deviations of the mean degrees (each edge is counted from both of its ends)
+exp_in, exp_out = (n_b - 1) * p_in, 2 * n_b * p_out                          # 4.95, 2.0
+sd_in = 2 * math.sqrt(3 * n_b * (n_b - 1) / 2 * p_in * (1 - p_in)) / (3 * n_b)   # 0.18
+sd_out = 2 * math.sqrt(3 * n_b ** 2 * p_out * (1 - p_out)) / (3 * n_b)           # 0.11
+exp_mean_norm = math.sqrt(2.0 ** 2 + 16 / n_b)                                # mean of 100 vectors: noise 0.4 left
+exp_noise = math.sqrt(2) * math.exp(math.lgamma(8.5) - math.lgamma(8)) * math.sqrt(1 - 1 / n_b)   # 3.92
+print(f"mean neighbours per node: {deg_in:.2f} in its block (expected {exp_in:.2f} +- {sd_in:.2f}), {deg_out:.2f} "
+      f"outside ({exp_out:.2f} +- {sd_out:.2f}); block-mean norms {block_means.norm(dim=1).numpy().round(2)} "
+      f"(expected {exp_mean_norm:.2f} +- 0.1), noise norm {noise_norm:.2f} (expected {exp_noise:.2f})")
+assert abs(deg_in - exp_in) < 4 * sd_in and abs(deg_out - exp_out) < 4 * sd_out
+assert float((block_means.norm(dim=1) - exp_mean_norm).abs().max()) < 0.4 and abs(noise_norm - exp_noise) < 0.15
+sbm_draws = [sbm] + [graphs.stochastic_block_model(**sbm_args, seed=draw) for draw in (1, 2)]
+acc_sbm = {"gcn": [], "mlp": []}
+for draw, g_ in enumerate(tqdm(sbm_draws, desc="graphs")):
+    train_g, test_g = labelled_split(g_.y)
+    for kind in ("gcn", "mlp"):
+        model, _ = gnn.train_node_classifier(GNNConfig(16, 3, kind=kind), g_.X, g_.A, g_.y, train_g,
+                                             NodeTrainConfig(seed=draw))
+        acc_sbm[kind].append(gnn.node_accuracy(model, g_.X, g_.A, g_.y, test_g))
+model, _ = gnn.train_node_classifier(GNNConfig(16, 3, kind="gat"), sbm.X, sbm.A, sbm.y, train_s)
+acc_gat = gnn.node_accuracy(model, sbm.X, sbm.A, sbm.y, test_s)
 mean_acc = {k: float(np.mean(v)) for k, v in acc_sbm.items()}
-print("test accuracy (285 unlabelled nodes):", {k: np.round(v, 3).tolist() for k, v in acc_sbm.items()})
-assert abs(mean_acc["gcn"] - 0.90) < 0.03 and abs(mean_acc["mlp"] - 0.60) < 0.05 and mean_acc["gcn"] - mean_acc["mlp"] > 0.2
-assert abs(mean_acc["gat"] - 0.85) < 0.05
+print("test accuracy (285 unlabelled nodes) on 3 graphs:", {k: np.round(v, 3).tolist() for k, v in acc_sbm.items()},
+      f"mean {({k: round(v, 3) for k, v in mean_acc.items()})}; GAT on the first graph {acc_gat:.3f}")
+assert mean_acc["gcn"] > 0.85 and 0.5 < mean_acc["mlp"] < 0.85 and mean_acc["gcn"] - mean_acc["mlp"] > 0.1
+assert sum(a_g > a_m for a_g, a_m in zip(acc_sbm["gcn"], acc_sbm["mlp"])) >= 2   # the graph helps, draw by draw
+assert acc_gat > 0.75 and abs(acc_gat - acc_sbm["gcn"][0]) < 0.15
 
 # %% [markdown]
-# The GCN reaches about 90 % against about 60 % for the MLP on features alone (chance is 33 %), and the single GAT
-# run lands a little below the GCN (about 85 %). Where neighbours tend to share labels (**homophily**), averaging
+# The GCN reaches about 92 % against about 70 % for the MLP on features alone (chance is 33 %). Over 20 sets of 3
+# draws the GCN's average ranged from 89 to 95 %, the MLP's from 62 to 76 %, and the GCN won on each of the 60 single
+# draws, by 13 to 36 points (the cell asserts a win on at least 2 of its 3, since a rare training run goes wrong).
+# A single GAT run on the first graph lands close to the GCN on the same graph, usually a few points below (81 to
+# 96 % over 24 draws). Where neighbours tend to share labels (**homophily**), averaging
 # over them denoises the features. On graphs where neighbours tend to differ (heterophily), this bias hurts, and an
 # MLP can win.
 #
@@ -569,42 +629,70 @@ assert torch.allclose(readout(X_k[perm], A_karate[perm][:, perm]), readout(X_k, 
 # (the graph with self-loops, the one GCN propagates on). Writing $H$ in the eigenbasis of $\hat A$ (eigenvalues
 # $\mu_i \in (-1, 1]$) gives $E(\hat A^k H) = \sum_i \mu_i^{2k}(1 - \mu_i)\,\|c_i\|^2$: every term shrinks with $k$
 # except the $\mu = 1$ one, which has zero energy. So the energy can only fall. We check it on the SBM features, with
-# the ratio $E(H)/\|H\|_F^2$ (energy per unit of signal), and the spread of the row-normalised features.
+# the ratio $E(H)/\|H\|_F^2$ (energy per unit of signal), and the spread of the row-normalised features. The spread is
+# measured on the largest connected component: a node with no neighbours keeps its own features forever (each node
+# is isolated with probability $0.95^{99}\,0.99^{200} \approx 8\cdot10^{-4}$, so about one draw in five has one).
 
 # %%
 A_loops = (sbm.A + torch.eye(300)).double()
+giant = torch.tensor(sorted(max(nx.connected_components(nx.from_numpy_array(sbm.A.numpy())), key=len)))
 P_sbm = graphs.normalized_adjacency(sbm.A.double())
 H = sbm.X.double()
-ks, energy, ratio, spread, acc_prop = list(range(65)), [], [], [], []
+ks, energy, ratio, spread = list(range(65)), [], [], []
 for k in ks:
     energy.append(graphs.dirichlet_energy(H, A_loops))
     ratio.append(graphs.rayleigh_quotient(H, A_loops))
-    Hn = H / H.norm(dim=1, keepdim=True)
+    Hn = H[giant] / H[giant].norm(dim=1, keepdim=True)
     spread.append(float((Hn - Hn.mean(0)).norm(dim=1).mean()))
-    # no training at all: nearest class mean of the 15 labelled nodes, on the propagated features
-    means = torch.stack([H[train_s][sbm.y[train_s] == c].mean(0) for c in range(3)])
-    acc_prop.append(float((torch.cdist(H[test_s], means).argmin(1) == sbm.y[test_s]).double().mean()))
     H = P_sbm @ H
+
+
+def propagation_accuracy(g_, steps: int = 64) -> list[float]:
+    """No training at all: nearest class mean of the 15 labelled nodes, on A_hat^k X for k = 0, ..., steps."""
+    train_g, test_g = labelled_split(g_.y)
+    P_, H_, accs = graphs.normalized_adjacency(g_.A.double()), g_.X.double(), []
+    for _ in range(steps + 1):
+        means = torch.stack([H_[train_g][g_.y[train_g] == c].mean(0) for c in range(3)])
+        accs.append(float((torch.cdist(H_[test_g], means).argmin(1) == g_.y[test_g]).double().mean()))
+        H_ = P_ @ H_
+    return accs
+
+
+acc_prop_draws = np.array([propagation_accuracy(g_) for g_ in sbm_draws])    # (3 graphs, 65 steps)
+acc_prop = np.median(acc_prop_draws, axis=0)                                 # the median graph, step by step
 for k in (0, 1, 2, 4, 8, 16, 64):
     print(f"k = {k:2d}: E = {energy[k]:9.3g}, E/||H||^2 = {ratio[k]:.2e}, spread {spread[k]:.3f}, "
-          f"nearest-mean accuracy {acc_prop[k]:.3f}")
+          f"nearest-mean accuracy {np.round(acc_prop_draws[:, k], 3).tolist()}")
+start_prop = float(np.median(acc_prop_draws[:, 0]))
+peak_prop = float(np.median(acc_prop_draws[:, 1:5].max(1)))                  # best of k = 1..4, per graph
+gain_prop = float(np.median(acc_prop_draws[:, 1:5].max(1) - acc_prop_draws[:, 0]))
+print(f"median over 3 graphs: {start_prop:.3f} at k = 0, best of k = 1..4 {peak_prop:.3f} (gain {gain_prop:.3f}), "
+      f"{acc_prop[16]:.3f} at k = 16, {acc_prop[64]:.3f} at k = 64")
 assert all(b <= a + 1e-9 for a, b in zip(energy, energy[1:]))               # never increases
 assert energy[16] < 1e-4 * energy[0] and ratio[64] < 1e-8 and spread[64] < 0.02 * spread[0]
-assert abs(acc_prop[0] - 0.59) < 0.02 and abs(max(acc_prop[1:5]) - 0.91) < 0.02 and abs(acc_prop[16] - 0.31) < 0.03
+assert start_prop > 0.5 and peak_prop > 0.85 and gain_prop > 0.05            # a few steps help ...
+assert acc_prop[16] < 0.6 and abs(acc_prop[64] - 1 / 3) < 0.1                # ... many destroy: chance
 
 # %% [markdown]
-# One or two propagation steps *help* (the nearest-class-mean accuracy jumps from about 59 % to about 91 % with no
-# training at all: the idea behind SGC, Wu et al. 2019, arXiv:1902.07153); sixteen steps destroy the information
-# (about 31 %), and the features collapse. Now the trained version: GCNs of depth 1 to 16 (hidden width 16,
-# 200 Adam steps each). We measure the features that enter the last layer (for depth 1, the input $X$ itself): their
-# energy ratio $E/\|H\|_F^2$ and the spread of their normalised rows, after training and, for comparison, at
-# initialisation.
+# One to four propagation steps *help*: with no training at all, the nearest-class-mean accuracy of a typical graph
+# (the median of the 3) jumps from about 75 % to about 93 %, the idea behind SGC (Wu et al. 2019, arXiv:1902.07153).
+# Sixteen steps destroy most of the information (about 37 %), and after 64 the features have collapsed and the
+# accuracy is at chance (33 %). Single graphs vary: over 200 draws the accuracy started between 59 and 86 %, peaked
+# between 78 and 98 %, and was between 27 and 52 % after 16 steps.
+#
+# Now the trained version: GCNs of depth 1 to 16 (hidden width 16, 200 Adam steps each). We measure the features
+# that enter the last layer (for depth 1, the input $X$ itself): their energy ratio $E/\|H\|_F^2$ and the spread of
+# their normalised rows, after training and, for comparison, at initialisation (the median over 5 random
+# initialisations, which cost only a forward pass each; one of them is the trained model's starting point). The
+# training loss is averaged over the last 20 steps, since dropout makes single steps noisy.
 
 # %%
 def feature_collapse(H_: torch.Tensor) -> tuple[float, float]:
     """(E(H) / ||H||^2, mean distance of the normalised rows to their mean) on the self-looped SBM graph."""
     H_ = H_.double()
-    Hn_ = H_ / H_.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    if not bool(H_.any()):
+        return 0.0, 0.0                                                       # every ReLU is off: a total collapse
+    Hn_ = H_[giant] / H_[giant].norm(dim=1, keepdim=True).clamp_min(1e-12)      # spread on the largest component
     return graphs.rayleigh_quotient(H_, A_loops), float((Hn_ - Hn_.mean(0)).norm(dim=1).mean())
 
 
@@ -613,20 +701,24 @@ acc_depth, collapse_trained, collapse_init, final_loss = [], [], [], []
 for depth in tqdm(depths, desc="GCN depth"):
     model, losses = gnn.train_node_classifier(GNNConfig(16, 3, depth=depth), sbm.X, sbm.A, sbm.y, train_s)
     acc_depth.append(gnn.node_accuracy(model, sbm.X, sbm.A, sbm.y, test_s))
-    final_loss.append(losses[-1])
-    untrained, _ = gnn.train_node_classifier(GNNConfig(16, 3, depth=depth), sbm.X, sbm.A, sbm.y, train_s,
-                                             NodeTrainConfig(steps=0))              # the same initial weights
+    final_loss.append(float(np.mean(losses[-20:])))                          # dropout makes single steps noisy
     with torch.no_grad():
-        for net, store in ((model, collapse_trained), (untrained, collapse_init)):
-            hidden = net(sbm.X, sbm.A, return_hidden=True)[1]
-            store.append(feature_collapse(hidden[-1] if hidden else sbm.X))
+        hidden = model(sbm.X, sbm.A, return_hidden=True)[1]
+        collapse_trained.append(feature_collapse(hidden[-1] if hidden else sbm.X))
+        inits = []
+        for seed in range(5):                                                 # seed 0: the trained model's start
+            untrained, _ = gnn.train_node_classifier(GNNConfig(16, 3, depth=depth), sbm.X, sbm.A, sbm.y, train_s,
+                                                     NodeTrainConfig(steps=0, seed=seed))
+            hidden = untrained(sbm.X, sbm.A, return_hidden=True)[1]
+            inits.append(feature_collapse(hidden[-1] if hidden else sbm.X))
+        collapse_init.append(tuple(np.median(inits, axis=0)))               # the median of 5 initialisations
 for d_, a_, (r_, s_), (r0, s0), l_ in zip(depths, acc_depth, collapse_trained, collapse_init, final_loss):
-    print(f"depth {d_:2d}: test accuracy {a_:.3f}, training loss {l_:.3f}; last-layer input: E/||H||^2 {r_:.4f}, "
-          f"spread {s_:.3f} (at initialisation {r0:.1e}, {s0:.3f})")
-assert min(acc_depth[1:3]) > 0.85 and acc_depth[-1] < 0.5
-assert collapse_trained[-1][0] < collapse_trained[1][0] / 5 and collapse_trained[-1][1] < collapse_trained[1][1] / 5
+    print(f"depth {d_:2d}: test accuracy {a_:.3f}, final training loss {l_:.3f}; last-layer input: E/||H||^2 {r_:.4f}, "
+          f"spread {s_:.3f} (at initialisation, median of 5: {r0:.1e}, {s0:.3f})")
+assert max(acc_depth[1:3]) > 0.85 and min(acc_depth[1:3]) > 0.65 and acc_depth[-1] < 0.5
+assert collapse_trained[-1][0] < collapse_trained[1][0] / 2 and collapse_trained[-1][1] < collapse_trained[1][1] / 2
 assert collapse_init[-1][0] < 1e-3 and collapse_init[-1][1] < 0.05
-assert final_loss[-1] > 1.0                                                   # ln 3 = 1.099: not even the 15 labels fit
+assert final_loss[-1] > math.log(3) - 0.2 and final_loss[1] < 0.5           # ln 3 = 1.099: not even the 15 labels fit
 
 fig, axes = plotting.figure(ncols=2)
 axes[0].semilogy(ks, np.maximum(ratio, 1e-18), label="E(H) / ||H||^2")
@@ -634,7 +726,7 @@ axes[0].semilogy(ks, spread, label="spread of normalised rows")
 axes[0].legend()
 plotting.label(axes[0], "Repeated propagation A_hat^k X", "propagation steps k", "value (log scale)")
 axes[1].plot(depths, acc_depth, "o-", label="trained GCN (depth = layers)")
-axes[1].plot(ks[:17], acc_prop[:17], ".-", label="A_hat^k X, nearest class mean")
+axes[1].plot(ks[:17], acc_prop[:17], ".-", label="A_hat^k X, nearest class mean (median of 3 graphs)")
 axes[1].axhline(1 / 3, color="k", ls=":", label="chance")
 axes[1].legend(loc="lower left", fontsize=8)
 plotting.label(axes[1], "Over-smoothing on the SBM", "depth (layers or propagation steps)", "test accuracy")
@@ -642,8 +734,14 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# Across 134 random graphs, training left the depth-16 features collapsed: their energy ratio was a median 1/22 of
+# the depth-2 features' (1/2.3 in the worst draw, where training partly escaped; in 2 draws every ReLU of the last
+# hidden layer was off), and the depth-16 model stayed at chance (28 to 38 % test accuracy). Depth 2 reached 74 to 97 %
+# (median 93 %).
+#
 # > **Careful.** "Deep GCNs fail because of over-smoothing" is only half the story. The depth-16 model above ends with
-# > a training loss near $\ln 3 \approx 1.10$: it cannot even fit the 15 labelled nodes, so optimisation fails too
+# > a training loss near $\ln 3 \approx 1.10$ (0.97 to 1.11 over 134 draws, against at most 0.37 for depth 2): it
+# > cannot even fit the 15 labelled nodes, so optimisation fails too
 # > (trainability; see Cong, Ramezani and Mahdavi 2021, arXiv:2110.15174, and the survey by Rusch, Bronstein and
 # > Mishra 2023, arXiv:2303.10993). Residual connections, normalisation (PairNorm, arXiv:1909.12223) and initial
 # > residuals (GCNII, arXiv:2007.02133) let much deeper GNNs train; over-smoothing is a measurable tendency, not a
@@ -769,10 +867,11 @@ b_img = torch.randn(4, dtype=torch.float64)
 err64 = float((deformable.deform_conv2d(x_img, w_img, torch.zeros(2, 18, 7, 9, dtype=torch.float64), b_img, padding=1)
                - F.conv2d(x_img, w_img, b_img, padding=1)).abs().max())
 x32, w32 = x_img.float(), w_img.float()
-err32 = float((deformable.deform_conv2d(x32, w32, torch.zeros(2, 18, 7, 9), padding=1)
-               - F.conv2d(x32, w32, padding=1)).abs().max())
-print(f"zero offsets vs F.conv2d: float64 {err64:.1e}, float32 {err32:.1e}")
-assert err64 < 1e-6 and err32 < 1e-5
+ref32 = F.conv2d(x32, w32, padding=1)
+err32 = float((deformable.deform_conv2d(x32, w32, torch.zeros(2, 18, 7, 9), padding=1) - ref32).abs().max())
+print(f"zero offsets vs F.conv2d: float64 {err64:.1e}, float32 {err32:.1e} ({err32 / float(ref32.abs().max()):.1e} of "
+      f"the largest output; float32 resolves {torch.finfo(torch.float32).eps:.1e})")
+assert err64 < 1e-6 and err32 < 1e-6 * float(ref32.abs().max())               # a few float32 roundings
 
 manual_seed(0)
 dcn = deformable.DeformConv2d(3, 4).double()                                   # offsets predicted by a zero-initialised conv
@@ -876,16 +975,19 @@ assert task_loss["dynamic"] < task_loss["static"] / 3
 #   eigenvalue per component; $L_{sym} = I - D^{-1/2}AD^{-1/2}$ has eigenvalues in $[0, 2]$ (2 iff bipartite);
 #   $L_{rw} = I - D^{-1}A$ has the same eigenvalues. $D^{-1/2}AD^{-1/2}$ is the normalised *adjacency*, not a Laplacian.
 # - Laplacian eigenvectors are graph Fourier modes. The Fiedler vector splits the karate club correctly for 32 of
-#   34 members; spectral embedding + k-means recovers SBM blocks (ARI above 0.9 when blocks are clear).
+#   34 members; spectral embedding + k-means recovers SBM blocks (ARI about 0.93 with 6 expected friends inside a
+#   block and 1.2 outside, and exactly 1, up to friendless nodes, when the blocks are disconnected).
 # - Memorising only local facts pulls learned embeddings towards the smooth Laplacian modes (about 4 times chance
 #   here): the spectral bias behind "geometric memorisation" (F19), in miniature.
 # - Message passing = gather messages along edges, scatter-add into destinations (`index_add_`, not `out[dst] +=`).
 #   GCN = message passing with $\hat A = \tilde D^{-1/2}(A + I)\tilde D^{-1/2}$ and a non-linearity; GAT learns the
 #   weights with a softmax over each neighbourhood. Both are permutation-equivariant.
-# - With 2 labels, a GCN classifies the karate club at about 97 %; on a noisy SBM a GCN reaches about 90 % against
-#   about 60 % for an MLP on features alone.
+# - With 2 labels, a GCN classifies the karate club at 94 to 97 % (it misses only the members with friends on both
+#   sides); on a noisy SBM a GCN reaches about 92 % against about 70 % for an MLP on features alone (averages over
+#   3 random graphs).
 # - Depth over-smooths: the Dirichlet energy of repeatedly propagated features never increases and collapses;
-#   accuracy rises for 1 or 2 steps, then falls to chance by 16 (also because deep GCNs are hard to train).
+#   accuracy rises for 1 to 4 steps, then falls (to chance after 64 steps); a trained 16-layer GCN is at chance
+#   (also because deep GCNs are hard to train).
 # - Deformable convolution reads the input at learned fractional offsets (linear/bilinear interpolation, zero
 #   padding), equals an ordinary convolution at zero offset, and learns offsets by gradient descent, but only
 #   locally. Dynamic convolution mixes kernels per input with a router.
