@@ -281,14 +281,15 @@ for (b, name), (cos_, kappa, pr) in iso_rows.items():
     print(f"{name:33s} {b:4d} {cos_:12.3f} {kappa:12.3g} {pr:20.1f}")
 cos32 = {name: iso_rows[(32, name)][0] for (b, name) in iso_rows if b == 32}
 assert abs(cos32["whitened (X^T X)^(-1/2)"] - 1) < 1e-9
-assert max(v for k, v in cos32.items() if not k.startswith("whitened")) < 0.5
+assert max(v for k, v in cos32.items() if not k.startswith("whitened")) < 0.75     # 0.33-0.59 over ten seeds
 assert iso_rows[(256, "whitened (X^T X)^(-1/2)")][0] < 0.99                      # b > d: only a projection
 assert iso_rows[(256, "whitened (X^T X)^(-1/2)")][0] > max(iso_rows[(256, k)][0] for k in cos32 if not k.startswith("whitened"))
 assert iso_rows[(32, "BatchNorm (standardise features)")][1] > 1e4                 # correlations remain
 
 # %% [markdown]
 # On these real features the normalisation layers recover only a little of the alignment: the raw features, the
-# per-feature standardised ones and the per-sample normalised ones all leave $\Delta Y$ far from $-G$, because the
+# per-feature standardised ones and the per-sample normalised ones all leave $\Delta Y$ far from $-G$ (at $b = 32$ the
+# best of them reached a cosine between 0.33 and 0.59 over ten seeds, against exactly 1 for whitening), because the
 # trouble is the *correlation* between features (condition numbers of $X^\top X$ above $10^4$ even after
 # standardisation), which no diagonal or per-row rescaling removes. Whitening aligns exactly when $b < d$ and only
 # partly when $b > d$.
@@ -323,11 +324,11 @@ checks_i3 = {"A^T X^T X A = I": float((XA.T @ XA - torch.eye(XA.shape[1], dtype=
              "trace P - rank": abs(float(torch.trace(P)) - int(torch.linalg.matrix_rank(Hs.double())))}
 print({k: f"{v:.1e}" for k, v in checks_i3.items()})
 assert max(checks_i3.values()) < 1e-8
-Hbig = torch.randn(4096, 512)
+Hbig = torch.randn(2048, 256)
 t_white = median_ms(iso.whiten, Hbig, repeats=3)
 t_diag = median_ms(lambda H: (H - H.mean(0)) / H.std(0), Hbig, repeats=3)
-t_row = median_ms(norms.rms_norm, Hbig, torch.ones(512), repeats=3)
-print(f"(4096, 512): whitening by SVD {t_white:.1f} ms, per-feature standardisation {t_diag:.2f} ms, RMSNorm {t_row:.2f} ms")
+t_row = median_ms(norms.rms_norm, Hbig, torch.ones(256), repeats=3)
+print(f"(2048, 256): whitening by SVD {t_white:.1f} ms, per-feature standardisation {t_diag:.2f} ms, RMSNorm {t_row:.2f} ms")
 
 # %% [markdown]
 # **Does it speed up training? (I1, experiment c).** First a linear model, where theory is clean: softmax regression on
@@ -405,15 +406,19 @@ for name, (view, norm) in tqdm(variants.items(), desc="MLP variants"):
 for name, steps in mlp_table.items():
     print(f"{name:22s}: {steps:5.0f} steps")
 assert all(mlp_table[k] < mlp_table["raw, no norm"] for k in mlp_table if k != "raw, no norm")
-assert max(mlp_table[f"raw + {n}"] for n in ("BatchNorm", "LayerNorm", "RMSNorm")) <= mlp_table["ZCA-whitened, no norm"]
+assert mlp_table["raw + BatchNorm"] < min(mlp_table[k] for k in mlp_table if k != "raw + BatchNorm")     # fastest of all
+assert mlp_table["ZCA-whitened, no norm"] >= 0.7 * mlp_table["standardised, no norm"]    # whitening the input adds little
 
 # %% [markdown]
 # For the linear model whitening is dramatically faster (a condition number of 1 makes gradient descent converge
 # in a handful of steps). In the MLP, whitening only the *input* helps about as much as standardising it: the hidden
-# layers make their own, new correlations. Normalisation layers act at every layer and do at least as well as
-# whitening the input here; their effect on the *conditioning* of the features, measured above, is modest, and why
+# layers make their own, new correlations. BatchNorm after every hidden layer is the fastest variant, faster than
+# whitening the input; LayerNorm and RMSNorm land near the standardised and whitened inputs. Over ten seed offsets:
+# raw 85-110 steps, BatchNorm 25-30, LayerNorm 40-55, RMSNorm 40-65, standardised 40-55, ZCA-whitened 40-50; the
+# order between LayerNorm, RMSNorm and the two input transforms changes from seed to seed, so we assert only what held
+# every time. The effect of norm layers on the *conditioning* of the features, measured above, is modest, and why
 # they help is still debated (smoother landscapes, Santurkar et al. 2018, arXiv:1805.11604; scale invariance; an
-# implicit learning-rate schedule). One seed pair on one small task ranks nothing in general.
+# implicit learning-rate schedule). One small task ranks nothing in general.
 #
 # **Muon's angle (I4).** With whitened features a Muon step on $W$ (matrix sign of the gradient) moves the features by
 # $-\eta\,\mathrm{msign}(G)$ exactly (Volume 0, chapter 3). On the real features above:
@@ -455,7 +460,8 @@ lin_default = nn.Linear(700, 300)
 w_def = lin_default.weight.detach()
 print(f"nn.Linear(700, 300): max |w| * sqrt(700) = {float(w_def.abs().max()) * math.sqrt(700):.4f}, "
       f"Var[w] * 700 = {float(w_def.var()) * 700:.4f} (He would be 2)")
-assert float(w_def.abs().max()) <= 1 / math.sqrt(700) and abs(float(w_def.var()) * 700 - 1 / 3) < 0.01
+assert float(w_def.abs().max()) <= 1 / math.sqrt(700) * (1 + 1e-6)       # the float32 bound may round up
+assert abs(float(w_def.var()) * 700 - 1 / 3) < 0.01
 for name, fn, target in (("kaiming_normal", init.kaiming_normal, 2 / 700), ("xavier_uniform", init.xavier_uniform, 2 / 1000),
                          ("pytorch_default", init.pytorch_default, 1 / 2100)):
     v = float(fn((300, 700), seed=0).var())
@@ -470,8 +476,8 @@ for name, fn, target in (("kaiming_normal", init.kaiming_normal, 2 / 700), ("xav
 #
 # ### Fifty layers deep
 #
-# Square bias-free layers of width 512 (256 for tanh), inputs $x \sim \mathcal N(0, I)$, and the standard deviation
-# of every layer's output $h_l = \phi(W_l h_{l-1})$ (`init.activation_std_profile`), plus the std of the gradient
+# Square bias-free layers of width 512 (256 for tanh), a batch of 64 inputs $x \sim \mathcal N(0, I)$, and the standard
+# deviation of every layer's output $h_l = \phi(W_l h_{l-1})$ (`init.activation_std_profile`), plus the std of the gradient
 # $\partial L/\partial h_l$ sent back from $L = \sum h_{50}\odot g$ (`init.gradient_std_profile`).
 
 # %%
@@ -480,15 +486,15 @@ profiles = {}
 for act, width in (("relu", 512), ("tanh", 256)):
     for name in inits:
         with np.errstate(all="ignore"):
-            profiles[(act, name)] = (np.array(init.activation_std_profile(50, width, name, act, seed=0)),
-                                     np.array(init.gradient_std_profile(50, width, name, act, seed=0)))
+            profiles[(act, name)] = (np.array(init.activation_std_profile(50, width, name, act, seed=0, batch=64)),
+                                     np.array(init.gradient_std_profile(50, width, name, act, seed=0, batch=64)))
 for (act, name), (fwd, bwd) in profiles.items():
     print(f"{act:4s} + {name:8s}: std layer 1 {fwd[0]:.3g}, layer 50 {fwd[-1]:.3g}; "
           f"gradient at the input {bwd[0]:.3g}, at layer 49 {bwd[-1]:.3g}")
 
 fwd = {k: v[0] for k, v in profiles.items()}
 kaiming_rel = fwd[("relu", "kaiming")] / fwd[("relu", "kaiming")][0]
-assert np.all((kaiming_rel > 0.5) & (kaiming_rel < 2))
+assert np.all((kaiming_rel > 1 / 3) & (kaiming_rel < 3))       # a random walk, not a trend: see "Finite width" below
 assert fwd[("relu", "xavier")][-1] / fwd[("relu", "xavier")][0] < 1e-3
 assert abs(math.log(fwd[("relu", "xavier")][-1] / fwd[("relu", "xavier")][0]) / math.log(2 ** -24.5) - 1) < 0.1
 assert abs(math.log(fwd[("relu", "pytorch")][-1] / fwd[("relu", "pytorch")][0]) / math.log(6 ** -24.5) - 1) < 0.1
@@ -509,7 +515,10 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# - **ReLU + Kaiming** keeps the signal: every layer's std stays within a factor 2 of the first.
+# - **ReLU + Kaiming** keeps the signal: no trend, only a random walk of the log std (measured below). Every layer's
+#   std stays within a factor 3 of the first; within a factor 2 for most networks (over ten seeds the extreme layers
+#   were 0.53 and 1.65 times the first), but at width 512 the walk's spread after 50 layers is about 0.3 in the log, so
+#   a factor 2 (0.69) is left in a few per cent of draws.
 # - **ReLU + Xavier** halves the second moment per layer ($2^{-49/2} \approx 4\cdot10^{-8}$ after 50 layers);
 #   **PyTorch's default** divides it by 6 per layer ($6^{-49/2} \approx 10^{-19}$); **$\mathcal N(0, 1)$** multiplies
 #   it by $n_{in}/2 = 256$ per layer and overflows float32.
@@ -520,17 +529,28 @@ plt.show()
 #   arXiv:1606.05340; Schoenholz et al. 2017, arXiv:1611.01232). With Xavier the tanh signal decays slowly (tanh
 #   contracts) and the gradient reaching the input is about 0.12 of the one at layer 49.
 #
-# **Finite width.** "Stays within $[0.5, 2]$" is a statement about one network. The weights are random, so the
-# log of the std performs a random walk whose spread grows like $\sqrt{\text{depth}/\text{width}}$. Over ten seeds:
+# **Finite width.** "Stays within a factor 3" is a statement about one network. The weights are random, so the
+# log of the std performs a random walk: every layer adds a step with a standard deviation $\propto 1/\sqrt{\text{width}}$,
+# and after $L$ layers the spread is $\sqrt L$ times that, $\propto\sqrt{\text{depth}/\text{width}}$. The spread of the
+# end-to-end ratio over ten networks is itself too noisy to compare two widths reliably (its ratio between widths 64
+# and 512 ranged from 1.8 to 5.8 over ten seed offsets), so we measure the step: ten seeds give $10\times49$ steps per
+# width, and the ratio of the steps' standard deviations should be $\sqrt{512/64} = 2.83$:
 
 # %%
-ratios = {w: np.array([(lambda p: p[-1] / p[0])(init.activation_std_profile(50, w, "kaiming", "relu", seed=s))
-                       for s in range(10)]) for w in (64, 512)}
-for w, r in ratios.items():
-    print(f"width {w:3d}: last/first over 10 seeds from {r.min():.2f} to {r.max():.2f} (std of the log {np.log(r).std():.2f})")
-assert np.log(ratios[64]).std() > 1.5 * np.log(ratios[512]).std()
+logstd = {w: np.log(np.array([init.activation_std_profile(50, w, "kaiming", "relu", seed=s, batch=64) for s in range(10)]))
+          for w in (64, 512)}                                         # (10 seeds, 50 layers) per width
+step_sd = {w: float(np.diff(p, axis=1).std()) for w, p in logstd.items()}   # 10 x 49 steps pooled
+for w, p in logstd.items():
+    r = np.exp(p[:, -1] - p[:, 0])
+    print(f"width {w:3d}: last/first over 10 seeds from {r.min():.2f} to {r.max():.2f}; std of one layer's step of the "
+          f"log std {step_sd[w]:.3f}, times sqrt(49): {step_sd[w] * 7:.2f}")
+print(f"step std, width 64 / width 512: {step_sd[64] / step_sd[512]:.2f} (sqrt(8) = {math.sqrt(8):.2f})")
+assert abs(step_sd[64] / step_sd[512] / math.sqrt(8) - 1) < 0.15
 
 # %% [markdown]
+# The step's spread follows $1/\sqrt{\text{width}}$: over ten seed offsets the ratio came out between 2.70 and 3.04.
+# Narrow networks wander far from their initial scale even with the "right" initialisation.
+#
 # Explore the profiles yourself (the default, ReLU with Kaiming, is what a headless run shows):
 
 # %%
@@ -558,10 +578,10 @@ widgets.interact(show_profile, act=widgets.Dropdown(options=["relu", "tanh", "li
 # and receives the same gradient, so the units stay identical forever: a layer of width 32 behaves like a layer of
 # width 1. With *exactly* zero weights it is worse: $h = \tanh(0) = 0$, so the output weights get no gradient, the
 # hidden weights get $W_{out}^\top G = 0$, and only the output bias learns. We train a $64 \to 32 \to 32 \to 10$ tanh MLP
-# (full batch, Adam, 300 steps) from zero, from the constant 0.05, and from PyTorch's random default.
+# (full batch, Adam, 200 steps) from zero, from the constant 0.05, and from PyTorch's random default.
 
 # %%
-def train_from(init_value, steps=300, seed=0):
+def train_from(init_value, steps=200, seed=0):
     manual_seed(seed)
     net = nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 10))
     if init_value is not None:
@@ -594,7 +614,7 @@ assert sym["constant 0.05"]["defect"] > 0.01 and sym["constant 0.05"]["acc"] < 0
 
 # %% [markdown]
 # > **Careful.** "Zero initialisation makes gradients vanish and the network degrades into a linear model." The
-# > failure is **symmetry**: with constant weights all 32 units stay identical (after 300 steps their weights differ
+# > failure is **symmetry**: with constant weights all 32 units stay identical (after 200 steps their weights differ
 # > by 0 on one thread, by float round-off at most when several threads sum in different orders), the hidden layer
 # > has rank 1, so the network is effectively one unit wide and reaches far lower accuracy than a randomly
 # > initialised one. It is *not* linear: the midpoint defect (exactly 0 for an affine map) is positive.
@@ -644,7 +664,7 @@ for (act, lab, kind), s in spectra.items():
 assert spread[("linear", "orthogonal", "plain")] < 1e-5 < 1 < spread[("linear", "Gaussian", "plain")]
 assert spread[("tanh", "orthogonal", "plain")] < 0.5 * spread[("tanh", "Gaussian", "plain")]
 assert all((spectra[("relu", lab, "plain")] < 1e-10).any() for lab in ("Gaussian", "orthogonal"))
-assert all(spread[(a, lab, "residual 1/sqrt(L)")] < 0.4 and float(spectra[(a, lab, "residual 1/sqrt(L)")][0]) < 10
+assert all(spread[(a, lab, "residual 1/sqrt(L)")] < 0.4 and float(spectra[(a, lab, "residual 1/sqrt(L)")][0]) < 12
            for a in ("linear", "tanh", "relu") for lab in ("Gaussian", "orthogonal"))
 assert float(spectra[("tanh", "Gaussian", "residual, scale 1")][0]) > 10 * float(spectra[("tanh", "Gaussian", "residual 1/sqrt(L)")][0])
 
@@ -658,8 +678,9 @@ plt.show()
 # %% [markdown]
 # Orthogonal weights make a deep linear net an exact isometry and shrink the spread of a tanh net several times;
 # ReLU nets have exactly zero singular values (units that are off for this input cut directions), whatever the
-# weights. Residual branches scaled by $1/\sqrt L$ keep every spectrum narrow (spread below 0.4, largest singular
-# value below 10) whatever the activation and the weights.
+# weights. Residual branches scaled by $1/\sqrt L$ keep every spectrum narrow whatever the activation and the weights:
+# spread below 0.4 (at most 0.35 over ten seeds), largest singular value a few units (the ReLU nets' is the largest,
+# 6.4 to 9.4 over forty seeds; we assert below 12).
 #
 # > **Careful (I5).** "Residual connections make $JJ^\top \approx I$" holds only when each branch's Jacobian is small
 # > next to the identity: with branch scale 1 the same tanh net's largest singular value grows by more than 10x
@@ -667,15 +688,15 @@ plt.show()
 # > not a general theorem. (The commenter who raised I5 said an LLM suggested the references; we checked and cite the
 # > papers themselves.)
 #
-# Does the spectrum predict trainability? A tanh net of depth 32 plus a linear head, trained 200 SGD steps on the
-# standardised digits, best of two learning rates, one seed:
+# Does the spectrum predict trainability? A tanh net of depth 32 plus a linear head, trained 100 SGD steps (learning
+# rate 0.01, momentum 0.9, batch 128) on the standardised digits, for two seeds; the loss on the whole training set:
 
 # %%
 X_stdz = views32["standardised"]
 X_stdz = torch.cat([X_stdz, torch.zeros(len(X_stdz), 64 - X_stdz.shape[1])], dim=1)   # pad to width 64
 
 
-def loss_after(init_name, lr, steps=200, seed=0):
+def loss_after(init_name, lr=0.01, steps=100, seed=0):
     manual_seed(seed)
     model = nn.Sequential(init.deep_net(depth_j, width_j, init_name, "tanh", seed=seed), nn.Linear(width_j, 10))
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
@@ -690,13 +711,18 @@ def loss_after(init_name, lr, steps=200, seed=0):
         return float(F.cross_entropy(model(X_stdz), ytr))
 
 
-final_loss = {name: min(loss_after(name, lr) for lr in (0.01, 0.03)) for name in ("xavier", "orthogonal")}
-print({k: round(v, 3) for k, v in final_loss.items()})
-assert final_loss["orthogonal"] < final_loss["xavier"]
+final_loss = {(name, s): loss_after(name, seed=s) for name in ("xavier", "orthogonal") for s in (0, 1)}
+for s in (0, 1):
+    print(f"seed {s}: training loss after 100 steps, Xavier {final_loss[('xavier', s)]:.3f}, "
+          f"orthogonal {final_loss[('orthogonal', s)]:.3f}")
+assert np.mean([final_loss[("orthogonal", s)] for s in (0, 1)]) < np.mean([final_loss[("xavier", s)] for s in (0, 1)])
 
 # %% [markdown]
-# Here the narrower spectrum also trains faster. One seed and two learning rates are evidence, not proof; Part 2's
-# plasticity experiment F9b (ten sequential permuted-digit tasks) needs minutes and is left for the capstone.
+# Here the narrower spectrum also trains faster (we assert it for the mean over the two seeds). Over ten seed offsets,
+# twenty runs per initialisation: the Xavier net's loss after 100 steps was 0.28 to 0.96 and the orthogonal one's 0.14
+# to 0.22: the orthogonal net was ahead in every run, by a factor of 1.3 to 5. Two seeds and one small task are
+# evidence, not proof; Part 2's plasticity experiment F9b (ten sequential permuted-digit tasks) needs minutes and is
+# left for the capstone.
 #
 # ## 1.10 Loss landscapes and the truth about residual connections
 #
@@ -708,7 +734,8 @@ assert final_loss["orthogonal"] < final_loss["xavier"]
 # normalisation** rescales every filter (row of a weight matrix) of the random direction to the norm of the same
 # filter of $\theta^*$, $\delta_{i,j} \leftarrow \delta_{i,j}\,\|\theta_{i,j}\|/\|\delta_{i,j}\|$, and zeroes the direction on
 # biases and norm parameters. The demo: two parameterisations of the *same* ReLU network (layer 1 times 10, layer 2
-# divided by 10), and the loss along a random line through each.
+# divided by 10), and the loss along five random lines through each, raw and filter-normalised. (Five, because one
+# line can be unlucky: over sixty seeds a single line's raw gap ranged from 0.04 to 0.6; we assert the median.)
 
 # %%
 net_a = deep_mlp(MLPConfig(depth=1, width=32), seed=3).eval()
@@ -719,25 +746,29 @@ with torch.no_grad():
     net_b.blocks[0].linear.weight.div_(10)
 same_function = float((net_a(Xte) - net_b(Xte)).abs().max())
 ts = np.linspace(-1, 1, 21)
-raw_dir = [torch.randn(p.shape, generator=torch_generator(i)) for i, p in enumerate(net_a.parameters())]
-curves = {}
-for name, net in (("net", net_a), ("rescaled net", net_b)):
-    params = [p.detach() for p in net.parameters()]
-    raw = [d * 0.1 for d in raw_dir]                                 # the same raw step for both
-    curves[(name, "raw")] = landscape.loss_along_line(net, F.cross_entropy, Xte, yte, raw, ts)
-    curves[(name, "filter-normalised")] = landscape.loss_along_line(net, F.cross_entropy, Xte, yte,
-                                                                    landscape.filter_normalize(raw_dir, params), ts)
-gap_raw = np.abs(curves[("net", "raw")] - curves[("rescaled net", "raw")]).max()
-gap_fn = np.abs(curves[("net", "filter-normalised")] - curves[("rescaled net", "filter-normalised")]).max()
-print(f"same function: max output difference {same_function:.1e}; loss curves differ by {gap_raw:.3f} (raw) "
-      f"and {gap_fn:.1e} (filter-normalised)")
+gaps = []                                                           # per line: max |difference| raw, filter-normalised
+for k in range(5):
+    raw_dir = [torch.randn(p.shape, generator=torch_generator(10 * k + i)) for i, p in enumerate(net_a.parameters())]
+    curves = {}
+    for name, net in (("net", net_a), ("rescaled net", net_b)):
+        params = [p.detach() for p in net.parameters()]
+        raw = [d * 0.1 for d in raw_dir]                             # the same raw step for both
+        curves[(name, "raw")] = landscape.loss_along_line(net, F.cross_entropy, Xte, yte, raw, ts)
+        curves[(name, "filter-normalised")] = landscape.loss_along_line(net, F.cross_entropy, Xte, yte,
+                                                                        landscape.filter_normalize(raw_dir, params), ts)
+    gaps.append([np.abs(curves[("net", kind)] - curves[("rescaled net", kind)]).max() for kind in ("raw", "filter-normalised")])
+gaps = np.array(gaps)                                               # (5 lines, 2)
+gap_raw, gap_fn = float(np.median(gaps[:, 0])), float(gaps[:, 1].max())
+print(f"same function: max output difference {same_function:.1e}; over 5 lines the loss curves differ by "
+      f"{gaps[:, 0].min():.3f} to {gaps[:, 0].max():.3f}, median {gap_raw:.3f} (raw), and at most {gap_fn:.1e} (filter-normalised)")
 assert same_function < 1e-4 and gap_raw > 0.1 and gap_fn < 1e-4
 
 # %% [markdown]
 # Now the experiment (Part 2, L1): a plain and a residual MLP, 20 hidden blocks of width 32, BatchNorm in every block
 # (as Li et al. compare ResNets with and without shortcuts, both with BatchNorm), trained 400 Adam steps on the
-# digits. Then a 25 x 25 grid over $[-1, 1]^2$ of filter-normalised directions, on a fixed subset of 512 training
-# images, in evaluation mode. A depth-2 pair is the control.
+# digits. Then a 21 x 21 grid over $[-1, 1]^2$ of filter-normalised directions, on a fixed subset of 512 training
+# images, in evaluation mode. A depth-2 pair is the control. (Test accuracies over ten seeds: 0.89 to 0.95 for the
+# plain depth-20 net, above 0.95 for the three others.)
 
 # %%
 X512, y512 = Xtr[:512], ytr[:512]
@@ -749,9 +780,9 @@ for depth in (20, 2):
         nets[(depth, residual)] = net.eval()
 for (depth, residual), net in nets.items():
     print(f"depth {depth:2d} {'residual' if residual else 'plain   '}: test accuracy {accuracy(net, Xte, yte):.3f}")
-assert all(accuracy(net, Xte, yte) > 0.9 for net in nets.values())
+assert all(accuracy(net, Xte, yte) > 0.85 for net in nets.values())
 
-grid_ab = np.linspace(-1, 1, 25)
+grid_ab = np.linspace(-1, 1, 21)
 surfaces = {}
 for key, net in tqdm(nets.items(), desc="loss surfaces"):
     params = list(net.parameters())
@@ -759,7 +790,7 @@ for key, net in tqdm(nets.items(), desc="loss surfaces"):
     surfaces[key] = landscape.loss_surface_2d(net, F.cross_entropy, X512, y512, d1, d2, grid_ab, grid_ab).numpy()
     with torch.no_grad():
         centre = float(F.cross_entropy(net(X512), y512))
-    assert abs(surfaces[key][12, 12] - centre) < 1e-6                 # the centre is L(theta*), and theta* is back
+    assert abs(surfaces[key][10, 10] - centre) < 1e-6                 # the centre is L(theta*), and theta* is back
 
 # %%
 fig, axes = plotting.figure(ncols=2, width=4.6, height=4)
@@ -799,29 +830,51 @@ for (depth, residual), r in rough.items():
     print(f"depth {depth:2d} {'residual' if residual else 'plain   '}: non-convex points {r['nonconvex']:.3f}, "
           f"total variation {r['tv']:8.2f}, excess variation along lines {r['excess']:.4f}, sharpness {r['sharpness']:8.1f}")
 p20, r20 = rough[(20, False)], rough[(20, True)]
-assert 0.3 < p20["nonconvex"] < 0.5 and r20["nonconvex"] == 0.0
-assert p20["tv"] > 2 * r20["tv"] and p20["sharpness"] > 2 * r20["sharpness"]
+assert 0.25 < p20["nonconvex"] < 0.6 and r20["nonconvex"] < 0.02        # ten seeds: 0.36-0.49 and 0-0.003
+assert p20["tv"] > 1.5 * r20["tv"] and p20["sharpness"] > 2 * r20["sharpness"]   # ten seeds: >= 1.9x and >= 3.3x
 assert 0.5 < rough[(2, False)]["tv"] / rough[(2, True)]["tv"] < 2                   # the control: little difference
 assert max(r["excess"] for r in rough.values()) < 1.01
 
 # %% [markdown]
 # At depth 20 the plain net's slice has a narrow basin inside a plateau with cliffs: about 40 % of its grid points
-# have clear negative curvature, its total variation and sharpness are several times larger. The residual net's slice
-# is a smooth bowl with no negative curvature at all. At depth 2 the two are alike. Note also what does *not* appear:
-# along every grid line both surfaces go down and then up without extra bumps (excess variation 1.00): at this
-# resolution "chaotic" means curved valleys and cliffs, not many small local minima.
+# have clear negative curvature (0.36 to 0.49 over ten seeds), its total variation and sharpness are several times
+# larger (over ten seeds the total variation 1.9 to 12 times, the sharpness 3.3 to 97 times the residual net's). The
+# residual net's slice is a smooth bowl: no clear negative curvature at all in eight seeds of ten, at one of its 361
+# interior grid points in the other two. At depth 2 the two are alike (total variation ratio 0.7 to 1.6). Note also what
+# does *not* appear: along every grid line both surfaces go down and then up without extra bumps (excess variation
+# 1.00, at most 1.007): at this resolution "chaotic" means curved valleys and cliffs, not many small local minima.
 #
 # > **Careful.** "With skip connections the loss surface is nearly convex." Only *low-dimensional random slices near
-# > the minimum* look convex. The full Hessian of the same residual net at the same point has negative eigenvalues
-# > (Lanczos on Hessian-vector products, three smallest):
+# > the minimum* look convex. The full Hessian of the same residual net at the same point has negative eigenvalues.
+# > To show it we need no converged eigensolver: the Rayleigh-Ritz values of $H$ on any subspace lie inside $H$'s
+# > spectrum (min-max theorem), so a negative Ritz value *proves* a negative eigenvalue. We build a 30-dimensional
+# > Krylov space $\mathrm{span}\{q, Hq, H^2q, \dots\}$ from Hessian-vector products (Lanczos with full
+# > reorthogonalisation) and print its three smallest Ritz values. Thirty products suffice to prove the sign;
+# > converging to the exact smallest eigenvalues (ARPACK's Lanczos, `hessian.lanczos_top_k(..., which="SA")`) takes
+# > several hundred, because they sit at the edge of a dense bulk of eigenvalues near 0.
 
 # %%
+def krylov_ritz_values(closure, params, m=30, seed=0):
+    """Eigenvalues (ascending) of Q^T H Q for an orthonormal basis Q (P, m) of the Krylov space of H from a random q."""
+    P = hessian.num_params(params)
+    q = torch.randn(P, generator=torch_generator(seed), dtype=params[0].dtype)
+    Q, HQ = [q / q.norm()], []
+    for j in range(m):
+        HQ.append(hessian.hvp(closure, params, Q[j]))                  # H q_j, (P,)
+        if j < m - 1:
+            w = HQ[j]
+            for _ in range(2):                                          # Gram-Schmidt twice: Q stays orthonormal
+                w = w - torch.stack(Q).T @ (torch.stack(Q) @ w)
+            Q.append(w / w.norm())
+    T = (torch.stack(Q) @ torch.stack(HQ).T).double()                   # (m, m), Q^T H Q
+    return np.linalg.eigvalsh(((T + T.T) / 2).numpy())
+
+
 closure, params = hessian.model_loss_closure(nets[(20, True)], F.cross_entropy, (X512, y512))
-lam_small = hessian.lanczos_top_k(closure, params, k=3, which="SA", tol=1e-4)
-slice_lo, _ = landscape.slice_hessian_eigenvalues(surfaces[(20, True)], grid_ab, grid_ab)
-print(f"residual net: smallest Hessian eigenvalues {np.round(lam_small, 3)}, sharpness {r20['sharpness']:.1f}; "
-      f"smallest slice curvature near the centre {slice_lo[10:13, 10:13].min():.2f}")
-assert lam_small[0] < 0 and slice_lo[10:13, 10:13].min() > 0
+lam_small = krylov_ritz_values(closure, params)[:3]
+print(f"residual net: smallest Ritz values of the Hessian {np.round(lam_small, 3)}, sharpness {r20['sharpness']:.1f}; "
+      f"its slice has clear negative curvature at {round(r20['nonconvex'] * 361)} of 361 interior grid points")
+assert lam_small[0] < 0 and r20["nonconvex"] < 0.02
 
 # %% [markdown]
 # **Lesions and paths.** Veit, Wilber & Belongie (NeurIPS 2016, arXiv:1605.06431) deleted single blocks of trained
@@ -840,7 +893,9 @@ for res in (False, True):
     print(f"{'residual' if res else 'plain   '}: intact {intact[res]:.3f}; after deleting one block: median "
           f"{np.median(lesion[res]):.3f}, range {lesion[res].min():.3f} - {lesion[res].max():.3f}")
 print("residual, block by block:", np.round(lesion[True], 2))
-assert np.all(lesion[True][2:] > intact[True] - 0.05) and lesion[True][0] < 0.5 and lesion[False].max() < 0.3
+assert np.median(intact[True] - lesion[True]) < 0.02 and np.all(lesion[True][4:] > intact[True] - 0.05)
+assert lesion[True][0] < 0.5                                          # the first block is not optional
+assert np.median(lesion[False]) < 0.2 and lesion[False].max() < 0.5    # the plain net collapses
 pmf = landscape.path_length_distribution(20)
 assert abs(pmf.sum() - 1) < 1e-12 and int(np.argmax(pmf)) == 10 and abs(pmf[10] - math.comb(20, 10) / 2**20) < 1e-15
 
@@ -856,10 +911,12 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The residual net shrugs off the deletion of any of its last 18 blocks (within 5 points of the intact accuracy); the
-# exceptions are the first blocks, which do most of the work of turning the stem's features into the representation
-# the later blocks refine (Veit et al. saw something similar for their downsampling blocks). The plain net collapses
-# (at most 0.3 accuracy) whichever block goes.
+# The residual net shrugs off the deletion of any of its last 16 blocks (within 5 points of the intact accuracy; over
+# ten seeds the worst of them cost at most 3.5 points, and the median lesion costs under 1 point); the exceptions
+# are the first blocks, which do most of the work of turning the stem's features into the representation the later
+# blocks refine (Veit et al. saw something similar for their downsampling blocks). Over ten seeds, deleting block 0
+# left 0.09 to 0.19 accuracy, block 1 0.57 to 0.78, blocks 2 and 3 0.87 to 0.95. The plain net collapses whichever
+# block goes: the median lesion leaves chance level (0.08 to 0.13 over ten seeds), the most harmless one at most 0.40.
 #
 # > **Careful.** The product form $y = (I + F_1)\cdots(I + F_n)x$ is a *linearised schematic*: real blocks are
 # > non-linear, so the "paths" are not separate functions that add up exactly; Veit et al. use it as a way to count
@@ -878,7 +935,7 @@ params20 = list(nets[(20, False)].parameters())
 profile_line = landscape.loss_along_line(nets[(20, False)], F.cross_entropy, X512, y512,
                                          landscape.random_direction(params20, seed=7), np.linspace(-0.5, 0.5, 513))
 zeta_net = landscape.structure_function_exponents(profile_line, qs, lags)
-zeta_brown = landscape.structure_function_exponents(np.cumsum(numpy_rng(0).standard_normal(8192)), qs, lags)
+zeta_brown = landscape.structure_function_exponents(np.cumsum(numpy_rng(0).standard_normal(2**16)), qs, lags)
 print("zeta(q), plain net's loss line:", np.round(zeta_net, 2), "  Brownian surrogate:", np.round(zeta_brown, 2))
 assert np.all(np.abs(zeta_net - np.array(qs)) < 0.1) and np.all(np.abs(zeta_brown - np.array(qs) / 2) < 0.1)
 
@@ -893,7 +950,9 @@ def block_lipschitz(block):
 lip = {}
 for res in (False, True):
     net = nets[(20, res)]
-    local = np.array([float(init.jacobian_singular_values(net, x)[0]) for x in Xte[:200]])
+    # in eval mode every sample passes on its own, so the Jacobian of the batch sum holds every sample's Jacobian
+    J = torch.autograd.functional.jacobian(lambda X: net(X).sum(0), Xte[:200])    # (10, 200, 64)
+    local = torch.linalg.matrix_norm(J.permute(1, 0, 2), ord=2).numpy()            # ||J(x)||_2 for 200 digits
     bound = float(torch.linalg.matrix_norm(net.stem[0].weight.detach(), ord=2)) * \
         math.prod(block_lipschitz(b) for b in net.blocks) * float(torch.linalg.matrix_norm(net.head.weight.detach(), ord=2))
     lip[res] = (np.median(local), local.max(), bound)
@@ -904,7 +963,8 @@ assert lip[True][0] > lip[False][0] and lip[False][1] > lip[True][1]
 
 # %% [markdown]
 # At the resolution we can afford (513 points on a line), the loss is a smooth curve: $\zeta(q) = q$, nothing
-# multifractal, while the Brownian control gives $q/2$ as it should. Multifractal estimates need many decades of scale
+# multifractal, while the Brownian control ($2^{16}$ steps: with $2^{13}$ its exponents wander by up to 0.14 from
+# $q/2$ between seeds) gives $q/2$ as it should. Multifractal estimates need many decades of scale
 # and are fragile on small samples; Part 2's other L2 experiments (edge of stability, which Volume 0 chapter 3
 # measured; anomalous diffusion; connectivity of minima) and the regularised training runs of C1 and C3 (spectral-norm
 # and Jacobian penalties, coverage and topological losses) are left for the capstone. On continuity, the two nets differ
@@ -939,7 +999,7 @@ class SmallCNN(nn.Module):
 
 manual_seed(0)
 cnn = SmallCNN()
-train_classifier(cnn, Xtr, ytr, TrainConfig(steps=300, lr=3e-3, batch=64))
+train_classifier(cnn, Xtr, ytr, TrainConfig(steps=200, lr=3e-3, batch=64))
 id_profiles = {}
 with torch.no_grad():
     for res in (False, True):
@@ -951,8 +1011,9 @@ print(f"CNN test accuracy {accuracy(cnn, Xte, yte):.3f}")
 for name, prof in id_profiles.items():
     print(f"{name:13s}: " + " ".join(f"{v:.1f}" for v in prof))
 assert accuracy(cnn, Xte, yte) > 0.9
-for prof in id_profiles.values():
-    assert 8 < prof[0] < 10 and max(prof[1:]) < prof[0] and prof[-1] < 0.75 * prof[0]   # no rise above the input
+for prof in id_profiles.values():           # TwoNN on 539 points has a relative standard error of about 1/sqrt(539) = 4 %
+    assert 7 < prof[0] < 10 and max(prof[1:]) < 1.15 * prof[0] and prof[-1] < 0.85 * prof[0]   # no clear rise; a fall
+assert max(id_profiles["plain MLP"][1:] + id_profiles["residual MLP"][1:]) < id_profiles["plain MLP"][0]   # MLPs: only down
 assert id_profiles["CNN"][3] > id_profiles["CNN"][2]                       # the small bump after the pooling layer
 assert id_profiles["plain MLP"][-2] < id_profiles["residual MLP"][-2]        # last hidden layer
 
@@ -965,13 +1026,16 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# The hunchback does **not** appear in these small networks on 8x8 digits: the intrinsic dimension starts at about 9
-# for the pixels and only falls, in the MLPs and in the CNN alike (the CNN has a small bump after the pooling layer
-# that stays below the input's value). Ansuini et al. saw the rise in deep convolutional networks trained on large
-# natural images; whether it needs that scale, or other architectures, we cannot test in a few CPU seconds.
-# The plain net squeezes its last hidden layer to a lower dimension than the residual net while generalising worse
-# here, the opposite of the "lower final ID, better generalisation" trend, in a comparison of one seed across two
-# architectures (Ansuini et al.'s correlation is across trained networks of one family). We assert exactly what we
+# The hunchback does **not** appear in these small networks on 8x8 digits: the intrinsic dimension starts at about 8
+# for the pixels (7.3 to 8.8 over ten train/test splits) and falls towards the logits. In the MLPs every layer is below
+# the input's value. The CNN's convolutions keep about the input's dimension (the largest of its layers was 0.94 to
+# 1.02 times the input's over ten seeds, within TwoNN's statistical error of about 4 % on 539 points), with a small
+# bump after the pooling layer, before its dense layers bring it down; nothing like the several-fold rise of a
+# hunchback. Ansuini et al. saw the rise in deep convolutional networks trained on large natural images; whether it
+# needs that scale, or other architectures, we cannot test in a few CPU seconds. The plain net squeezes its last hidden
+# layer to a lower dimension than the residual net (1.5 to 1.9 against 5.2 to 5.6 over ten seeds) while generalising a
+# little worse (in all ten), the opposite of the "lower final ID, better generalisation" trend, in a comparison across
+# two architectures (Ansuini et al.'s correlation is across trained networks of one family). We assert exactly what we
 # measure, and keep the question open for the capstone's larger models.
 #
 # ## Summary
@@ -982,19 +1046,19 @@ plt.show()
 #   statistics have noise $\propto 1/\sqrt B$.
 # - Normalisation layers are cheap, partial stand-ins for whitening: on real features they barely improve the
 #   alignment of a parameter step with feature-space steepest descent; whitening makes it exact when $b < d$. For a
-#   linear model whitening cuts training from about a thousand steps to a handful; in an MLP, norm layers in every
-#   layer help more than whitening the input.
+#   linear model whitening cuts training from about a thousand steps to a handful; in an MLP, BatchNorm in every
+#   layer helps more than whitening the input, LayerNorm and RMSNorm about as much.
 # - ReLU needs $\mathrm{Var}[w] = 2/n_{in}$ (Kaiming); Xavier halves the second moment per ReLU layer, PyTorch's
 #   default ($1/(3n_{in})$, not He) divides it by 6, $\mathcal N(0, 1)$ explodes (with tanh: saturated forward,
 #   exploding backward). Constant initialisation fails by symmetry (rank-1 layers), not by becoming linear.
 #   Orthogonal weights give deep linear nets perfect dynamical isometry and narrow the spectrum of tanh nets; plain ReLU
 #   nets have exactly zero singular values whatever the weights.
 # - Filter-normalised slices show rough, cliff-ridden surfaces for a 20-layer plain MLP and smooth bowls for its
-#   residual twin (non-convex share 0.4 vs 0; total variation and sharpness several times larger); at depth 2 they are
-#   alike; the full Hessian of the "convex-looking" net still has negative eigenvalues. Deleting a block kills the
+#   residual twin (non-convex share about 0.4 vs at most 0.003; total variation and sharpness several times larger); at
+#   depth 2 they are alike; the full Hessian of the "convex-looking" net still has negative eigenvalues. Deleting a block kills the
 #   plain net and barely touches the residual one (except its first blocks); path lengths are Binomial$(n, \tfrac12)$.
-# - The intrinsic dimension of the representations falls with depth in these small nets and never rises above the
-#   input's: no hunchback.
+# - The intrinsic dimension of the representations falls with depth in these small nets and never rises clearly above
+#   the input's: no hunchback.
 #
 # **Exercises.** Open `exercises/v1_architecture/03_normalization_initialization_landscapes.ipynb` (the command
 # `manifold-course lab` copies it to your `my_work/` folder). Twelve functions: `rms_norm`, `layer_norm`,
