@@ -128,7 +128,7 @@ assert quad_steps[0] < 5000                                      # every noise l
 assert all(a > b for a, b in zip(quad_steps, quad_steps[1:]))    # fewer steps with more noise
 assert all(abs((a - b) - per_1000) < 0.15 * per_1000 for a, b in zip(quad_steps, quad_steps[1:]))
 assert abs(per_1000 - 37.9) < 0.05
-assert all(monkey_steps[e] > 5 * quad_steps[noises.index(e)] for e in monkey_steps)
+assert all(monkey_steps[e] > 3 * quad_steps[noises.index(e)] for e in monkey_steps)   # 5x to 30x slower at 1e-3 (40 seeds)
 
 # %% [markdown]
 # **Are high-dimensional critical points mostly saddles?** The seed's heuristic: if each of the $d$ eigenvalue
@@ -335,7 +335,9 @@ assert adam_rot > 3 * adam_axis and newton_rot == 1
 #
 # **Noise prefers wide basins.** A 1-D double well with a sharp minimum (curvature 8) and a flat one
 # (curvature 0.5) of equal depth: we start 4000 runs uniformly on $[-3, 4]$ and run noisy GD
-# $x \leftarrow x - \eta f'(x) + s\sqrt{\eta}\,\xi$ for 1000 steps.
+# $x \leftarrow x - \eta f'(x) + s\sqrt{\eta}\,\xi$ for 1000 steps. Without noise every run stays in the basin it
+# starts in, so the fraction in the wide basin is the share of starts right of the barrier at $-0.5$, $9/14 \approx 0.643$,
+# up to the sampling error of 4000 runs (standard deviation $\sqrt{p(1-p)/4000} \approx 0.008$; the cell allows 4 of them).
 
 # %%
 noise_levels = [0.0, 0.5, 0.6, 0.7, 1.0, 2.0]
@@ -344,7 +346,8 @@ for s, w in zip(noise_levels, wide):
     print(f"noise {s:.1f}: fraction ending in the wide basin {w:.3f}")
 assert 2 * cp.NARROW[1] == 8 and 2 * cp.WIDE[1] == 0.5            # curvatures of the two minima
 assert abs(cp.basin_boundary_fraction() - 9 / 14) < 1e-12        # starts right of the barrier at -0.5
-assert abs(wide[0] - cp.basin_boundary_fraction()) < 0.02      # no noise: GD keeps its starting basin
+p_right = cp.basin_boundary_fraction()
+assert abs(wide[0] - p_right) < 4 * math.sqrt(p_right * (1 - p_right) / 4000)   # no noise: GD keeps its starting basin
 assert all(a < b for a, b in zip(wide[:4], wide[1:4]))           # grows with noise ...
 assert wide[3] - wide[0] > 0.15
 assert wide[5] < wide[3]                                          # ... until runs spill over the barrier
@@ -390,7 +393,8 @@ eos = {lr: sharpness_run(lr) for lr in (0.13, 0.15)}
 for lr, tr_ in eos.items():
     late = tr_[-10:, 2].mean()
     print(f"lr {lr}: 2/lr = {2 / lr:.2f}; sharpness at start {tr_[0, 2]:.2f}, mean of the last 500 steps {late:.2f}")
-    assert tr_[0, 2] < 0.8 * (2 / lr) and abs(late - 2 / lr) < 0.06 * (2 / lr)
+    assert tr_[0, 2] < 0.9 * (2 / lr)                  # starts below 2/lr: 0.57-0.69 (lr 0.13), 0.66-0.80 (lr 0.15) of it
+    assert abs(late - 2 / lr) < 0.06 * (2 / lr)         # ... and ends on it: within 3 % over 12 seeds
 
 fig, axes = figure(2, width=4.4)
 for lr, tr_ in eos.items():
@@ -405,7 +409,8 @@ plt.tight_layout()
 # %% [markdown]
 # **Small versus large batches.** Now the debated part. The same kind of MLP (ReLU this time, cross-entropy, all
 # 1438 training digits), trained for 1500 steps with batch 16, and with the full batch at the same learning rate
-# (and at a 5× larger one). For each run: the sharpness on the training set and the test accuracy, for two seeds.
+# (and at a 5× larger one). For each run: the sharpness on the training set, the test accuracy and the training
+# loss, for two seeds.
 
 # %%
 def train_digits(batch, lr, steps=1500, seed=0):
@@ -439,10 +444,11 @@ stats = {k: sharpness_and_accuracy(net) for k, net in runs.items()}
 for (name, seed), (lam, acc, loss) in stats.items():
     print(f"{name:13s} seed {seed}: sharpness {lam:5.2f}   test accuracy {acc:.3f}   train loss {loss:.3f}")
 for seed in (0, 1):
-    small, full = stats["B=16, lr 0.1", seed], stats["full, lr 0.1", seed]
-    assert small[0] < full[0]                                    # flatter after small-batch SGD ...
-    assert abs(small[1] - full[1]) < 0.02                        # ... but no clear accuracy gain
-    assert stats["full, lr 0.5", seed][0] < small[0]             # a larger step is flatter still
+    small, full, big = stats["B=16, lr 0.1", seed], stats["full, lr 0.1", seed], stats["full, lr 0.5", seed]
+    assert 0.6 < small[0] / full[0] < 1.6             # batch size: a small change, either way (0.76 to 1.34 over 30 runs)
+    assert abs(small[1] - full[1]) < 0.025            # no accuracy gain (at most 1.4 points apart over 30 runs)
+    assert big[0] < 0.85 * min(small[0], full[0])     # a 5x larger step: much flatter (0.49 to 0.76 times) ...
+    assert big[2] < full[2] / 3                       # ... and trained further (5 to 7 times lower loss)
 
 # %% [markdown]
 # **Sharpness depends on the coordinates.** A ReLU network computes the same function if the first layer is
@@ -466,8 +472,13 @@ assert same and acc_a == acc_b and lam_b > 5 * lam_a
 # > generalisation gap for large batches; Goyal et al. (2017, arXiv:1706.02677) trained ImageNet with batches of 8k
 # > without a gap by scaling the learning rate with warm-up; and Dinh et al. (2017, arXiv:1703.04933) showed that
 # > sharpness can be changed at will by a reparameterisation that leaves the function unchanged — measured just
-# > above. Here small batches did end flatter than full batches at the same step size, yet the test accuracies were
-# > within two points, and a larger full-batch step was flatter still. Report such measurements, not the slogan.
+# > above. Here, at the same step size, small batches ended flatter than full batches in most runs but not in all
+# > (in 25 of the 30 runs we tried, 15 seed offsets times the cell's two seeds, by up to a quarter; in the other 5 up
+# > to a third sharper), and their test accuracies were never more than 1.4 points apart. At this scale the direction of the batch-size effect is not
+# > reliable; the cell asserts only that it is small. A five times larger full-batch step ended much flatter (0.49 to
+# > 0.76 times the sharpness of either lr-0.1 run), but it also reached a 5 to 7 times lower training loss, and the
+# > curvature of the cross-entropy shrinks as the predictions grow confident, so that comparison mixes two effects.
+# > Report such measurements, not the slogan.
 
 # %% [markdown]
 # ## 0.14 Hands-on: the Hessian eigenvalue spectrum
@@ -506,13 +517,19 @@ for s in checkpoints:
 # error $H = \tfrac{2}{N} J^\top J + \tfrac{2}{N}\sum_n r_n \nabla^2 f_n$, with $J$ the $N \times P$ Jacobian of the outputs
 # and $r_n$ the residuals. At zero loss the second term vanishes: $H = \tfrac2N J^\top J$ is positive semi-definite
 # with rank at most $N = 32$, so at least $121 - 32 = 89$ eigenvalues are zero — a bulk of $89/121 = 0.74$.
+#
+# That count is a formula; the rest varies with the draw of the network and the data. Over 20 seeds: at
+# initialisation 37 % to 55 % of the eigenvalues are negative (the residual term, of either sign, dominates the
+# directions the rank-32 first term misses) and at most 10 of the 121 lie in the bulk; after 5000 steps the loss is
+# between $10^{-30}$ and $10^{-13}$ and $\lambda_{\max}$ has grown 2.2 to 4.1 times. The cell asserts looser
+# bounds than these ranges, not one draw's values.
 
 # %%
 first, last = spec[0], spec[5000]
-assert last["loss"] < 1e-12                                         # interpolation
-assert first["neg_frac"] > 0.4 and last["neg_frac"] == 0.0          # the seed's claim holds here ...
-assert last["bulk_frac"] >= 89 / 121 - 1e-9 and first["bulk_frac"] < 0.1
-assert last["lam_max"] > 2 * first["lam_max"]                       # the top eigenvalue grows during training
+assert last["loss"] < 1e-8                                          # interpolation (loss 1e-30 to 1e-13 over 20 seeds)
+assert first["neg_frac"] > 0.3 and last["neg_frac"] == 0.0          # the seed's claim holds here ...
+assert last["bulk_frac"] >= 89 / 121 - 1e-9 and first["bulk_frac"] < 0.2   # at init at most 10 of 121 in the bulk
+assert last["lam_max"] > 1.5 * first["lam_max"]                     # the top eigenvalue grows (2.2x to 4.1x)
 assert abs(89 / 121 - 0.74) < 0.005
 
 fig, axes = figure(4, width=3.3, height=2.8)
@@ -533,21 +550,28 @@ ax.legend(loc="center left", fontsize=8);
 
 # %% [markdown]
 # The seed's picture holds in this interpolating set-up, for a reason it does not give. With 256 points the same
-# network *cannot* interpolate; after the same 5000 steps small negative eigenvalues remain.
+# network *cannot* interpolate: the loss stays near 0.2 (0.18 to 0.27 over 20 seeds), so the residual term no longer
+# vanishes and nothing but reaching a minimum makes $H$ semi-definite. After the same 5000 steps the negatives have
+# shrunk from about half of the spectrum to at most 3 of the 121 eigenvalues, all tiny (never more than 0.2 % of
+# $\lambda_{\max}$ in size). Whether any remain depends on the draw: in 18 of the 20 seeds we tried the smallest
+# eigenvalue is still negative (GD is creeping along nearly flat directions), in 2 GD has settled in a minimum where
+# all are positive.
 
 # %%
 spec_256 = spectrum_during_training(256, [0, 5000])
 r0, r1 = spec_256[0], spec_256[5000]
 print(f"N = 256: loss {r0['loss']:.3f} -> {r1['loss']:.3f}; negative fraction {r0['neg_frac']:.3f} -> {r1['neg_frac']:.3f}; "
       f"lam_min {r1['lam_min']:.4f} vs lam_max {r1['lam_max']:.2f}")
-assert r1["loss"] > 0.2 and r1["neg_frac"] > 0                       # no interpolation, negatives persist
-assert abs(r1["lam_min"]) < 0.01 * r1["lam_max"]                     # ... but they are small
+assert r1["loss"] > 0.1                                              # no interpolation (0.18 to 0.27 over 20 seeds)
+assert r1["neg_frac"] < 0.1 < 0.3 < r0["neg_frac"]                   # from about half negative to a few (<= 3 of 121)
+assert abs(r1["lam_min"]) < 0.01 * r1["lam_max"]                     # ... and those are small (< 0.2 % of lam_max)
 
 # %% [markdown]
 # > **Careful.** The seed's code never trains, so its claim (many negative eigenvalues early, mostly positive after
 # > convergence) is not shown there. Measured spectra of trained networks have a large bulk near zero plus a few
 # > large outliers, and small negative eigenvalues often persist (Sagun et al. 2017, arXiv:1706.04454; Ghorbani et
-# > al. 2019, arXiv:1901.10159). Above, the negatives vanished only because the network fitted 32 points exactly.
+# > al. 2019, arXiv:1901.10159). Above, the negatives vanished for certain only because the network fitted 32
+# > points exactly.
 #
 # **Manifold lens: symmetries make flat directions (Part 2, F9a).** Many of the zero eigenvalues are not accidents.
 # A two-layer *linear* network $x \mapsto W_2 W_1 x$ with hidden width $h$ computes the same function for
@@ -671,7 +695,7 @@ assert identity_err < 1e-12
 X_std = torch.randn(16, 256, dtype=F64)                            # standardised inputs, d_in = 256
 gram_diag = float(torch.diagonal(X_std @ X_std.T).mean())
 print(f"standardised inputs: mean diagonal of X X^T = {gram_diag:.0f} (d_in = 256, sqrt(d_in) = 16)")
-assert abs(gram_diag / 256 - 1) < 0.05
+assert abs(gram_diag / 256 - 1) < 4 * math.sqrt(2 / (16 * 256))   # a mean of 16 chi-square(256) / 256: sd 0.022
 
 # %% [markdown]
 # How far from $-G$ does the update point? Inputs with a Gram matrix of condition number

@@ -221,7 +221,8 @@ assert min(step) >= 0.5                                        # never below hal
 # happens: $\sin(6\pi x)$ has about a dozen of them, so widths up to 8 are useless. And the step never goes below $\tfrac12$.
 #
 # **Does gradient descent find these networks?** Now we train *all* weights with Adam (1500 full-batch steps on 256
-# points, kinks initialised inside the interval):
+# points, kinks initialised inside the interval, learning rate $10^{-2}$ decayed to 0 along a cosine; at a constant
+# rate Adam's loss spikes now and then near convergence, and the last step can land on a spike):
 
 # %%
 trained = {}
@@ -230,13 +231,16 @@ for name in ("polynomial x^3 - x/2", "high-frequency sin(6 pi x)"):
     trained[name] = [ap.sup_error(f, ap.train_one_hidden_layer(f, N, steps=1500, seed=0)) for N in (8, 32, 128)]
     print(f"{name:28s} trained sup error at N = 8, 32, 128: {np.round(trained[name], 3)}")
 tp, th = trained.values()
-assert tp[2] < tp[0] / 5                                        # the polynomial: found, error falls with width
+assert tp[2] < tp[0] / 4                 # the polynomial: found, error falls with width (8x to 30x over 20 seeds)
 assert min(th) > 0.5 and sweep["high-frequency sin(6 pi x)"][6] < 0.01   # sin(6 pi x): exists at N = 128, not found
 
 # %% [markdown]
-# Training finds the smooth target but, in this budget, not the high-frequency one, although a width-128 network
-# with error below 0.01 exists (least squares just built it). Gradient descent fits low frequencies first, the
-# *spectral bias* of neural networks (Rahaman et al. 2019, arXiv:1806.08734). Existence is not learnability.
+# Training finds the smooth target: from width 8 to width 128 its sup error falls 8 to 30 times (median 12 over 20
+# seeds; the cell asserts at least 4). It does not find the high-frequency one in this budget: the sup error stays
+# between 0.98 and 1.2 at every width and seed we tried, no better than the constant 0 (whose error is 1), although
+# a width-128 network with error below 0.01 exists (least squares just built it). Gradient descent fits low
+# frequencies first, the *spectral bias* of neural networks (Rahaman et al. 2019, arXiv:1806.08734). Existence is not
+# learnability.
 #
 # > **Careful.** The theorem is often quoted as holding "on closed intervals of $\mathbb R^n$ for any non-linear
 # > activation". Three corrections, all measured below.
@@ -285,7 +289,7 @@ print("depth:                      ", depths)
 print("tent map (hand-built) pieces:", tent_pieces)
 print("random init, width 2, best of 5 seeds, on [-3, 3]:", random_pieces)
 assert tent_pieces == [2**L for L in depths]
-assert max(random_pieces) <= 8
+assert max(random_pieces) <= 2 * max(depths)        # fewer pieces than units: 4 to 9 over 40 seeds, never near 2^L
 
 g2 = torch.linspace(-3, 3, 200)
 grid2 = torch.stack(torch.meshgrid(g2, g2, indexing="xy"), dim=-1).reshape(-1, 2)     # (40000, 2)
@@ -314,16 +318,19 @@ plt.show()
 # %% [markdown]
 # Regions grow with width and with depth, but at a random initialisation they grow roughly with the *number of
 # units*, not exponentially with depth: four layers of 8 units (32 units) make fewer regions than one layer of 32,
-# and random width-2 nets never exceed 8 pieces while the tent map reaches 256 (Hanin and Rolnick 2019,
-# arXiv:1906.00904). Exponentially many regions are possible, not typical.
+# and random width-2 nets stay at a handful of pieces (the best of 5 nets had 4 to 9 over 40 seeds, fewer than
+# their 16 units) while the tent map reaches 256 (Hanin and Rolnick 2019, arXiv:1906.00904). Exponentially many
+# regions are possible, not typical. (The deeper nets in the region count share their first layers with the
+# shallower ones, so adding a layer can only split regions: that ordering holds for every seed.)
 #
 # ### Manifold lens (F12): a learned constitutive law is a 1-D manifold
 #
 # The Deep Manifold deck describes a material law as a learned curve $\mathcal M_\theta = \{(\varepsilon,
 # f_\theta(\varepsilon))\}$ in the (strain, stress) plane, onto which noisy measurements are projected. A synthetic
 # test: the law $\sigma(\varepsilon) = \tanh(3\varepsilon) + 0.3\varepsilon$ on $\varepsilon \in [0, 1]$, 200
-# measurements with noise in both strain (0.03) and stress (0.05). We fit a one-hidden-layer tanh net (16 units),
-# project every measurement onto the nearest point of the learned curve, and compare with a cubic polynomial.
+# measurements with noise in both strain (0.03) and stress (0.05). We fit a one-hidden-layer tanh net (16 units,
+# 1500 Adam steps), project every measurement onto the nearest point of the learned curve, and compare with a cubic
+# polynomial.
 
 # %%
 law = lambda e: torch.tanh(3 * e) + 0.3 * e
@@ -331,7 +338,7 @@ gen12 = torch_generator(2)
 eps_true = torch.rand(200, generator=gen12, dtype=F64)
 noisy = torch.stack([eps_true + 0.03 * torch.randn(200, generator=gen12, dtype=F64),
                      law(eps_true) + 0.05 * torch.randn(200, generator=gen12, dtype=F64)], dim=1)   # (200, 2)
-f_law = ap.fit_one_hidden_layer(noisy[:, 0], noisy[:, 1], width=16, steps=1500, activation=torch.tanh)
+f_law = ap.fit_one_hidden_layer(noisy[:, 0], noisy[:, 1], width=16, steps=1500, lr=3e-2, activation=torch.tanh)
 coef = np.polyfit(noisy[:, 0].numpy(), noisy[:, 1].numpy(), 3)
 e_grid = torch.linspace(-0.1, 1.1, 2001, dtype=F64)
 curves = {"true law": law(e_grid), "tanh net": f_law(e_grid), "cubic": torch.from_numpy(np.polyval(coef, e_grid.numpy()))}
@@ -345,13 +352,13 @@ def rms_distance_to_law(P: torch.Tensor) -> float:
 d_raw = rms_distance_to_law(noisy)
 d_net = rms_distance_to_law(ap.nearest_point_on_curve(noisy, torch.stack([e_grid, curves["tanh net"]], 1)))
 d_cubic = rms_distance_to_law(ap.nearest_point_on_curve(noisy, torch.stack([e_grid, curves["cubic"]], 1)))
-e_out = torch.linspace(1.5, 3.0, 100, dtype=F64)
+e_out = torch.linspace(1.5, 5.0, 200, dtype=F64)
 extra_net = float((f_law(e_out) - law(e_out)).abs().max())
 extra_cubic = float(np.abs(np.polyval(coef, e_out.numpy()) - law(e_out).numpy()).max())
 print(f"RMS distance to the true law: raw {d_raw:.4f}, projected on the net {d_net:.4f}, on the cubic {d_cubic:.4f}")
-print(f"largest error for strain in [1.5, 3] (no data there): net {extra_net:.2f}, cubic {extra_cubic:.1f}")
-assert d_net < d_raw / 5 and d_cubic < d_raw / 5
-assert extra_net > 0.1 and extra_cubic > 5
+print(f"largest error for strain in [1.5, 5] (no data there): net {extra_net:.2f}, cubic {extra_cubic:.1f}")
+assert d_net < d_raw / 2 and d_cubic < d_raw / 2       # 3.2x to 12x over 40 draws of the data, median 5.5
+assert extra_net > 0.1 and extra_cubic > 10            # net 0.18 to 0.96, cubic 34 to 147 over 40 draws
 
 fig, ax = plotting.figure(width=5, height=3.4)
 ax.scatter(noisy[:, 0], noisy[:, 1], s=5, color="0.6", label="measurements")
@@ -362,9 +369,12 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# Projection onto the learned curve removes most of the noise (the RMS distance to the true law drops more than
-# fivefold), and a plain cubic does about as well: the "learned manifold" is a good denoiser where there are data.
-# Outside the measured range both curves are wrong, the cubic wildly so: the compactness caveat again.
+# Projection onto the learned curve removes most of the noise, and a plain cubic does about as well: the "learned
+# manifold" is a good denoiser where there are data. How much it removes depends on the draw of the 200
+# measurements: over 40 draws the RMS distance to the true law fell by a factor between 3.3 and 12 for the net
+# (median 5.5) and between 3.2 and 9.6 for the cubic (median 5.7); the cell asserts at least 2. Outside the measured
+# range both curves are wrong, the cubic wildly so: on $[1.5, 5]$ the net, whose tanh units saturate, misses the
+# law's linear growth by 0.18 to 0.96, the cubic by 34 to 147. The compactness caveat again.
 #
 # *Left for later (F4, the Galerkin view):* solving $-u'' = f$ on $[0, 1]$ with finite elements versus a network
 # trained on the Deep-Ritz energy takes thousands of training steps with second derivatives; it belongs with the
@@ -461,16 +471,18 @@ for name, make in (("MLP", small_mlp), ("CNN", small_cnn)):
     shift_acc[name] = [accuracy(model, eq.shift(X_img[test_idx], s, 3), y_dig[test_idx]) for s in (0, 1, 2)]
     print(f"{name:4s} ({sum(p.numel() for p in model.parameters()):5d} parameters): test accuracy {shift_acc[name][0]:.3f}; "
           f"digits shifted right by 1 pixel {shift_acc[name][1]:.3f}, by 2 pixels {shift_acc[name][2]:.3f}")
-assert min(a[0] for a in shift_acc.values()) > 0.95
+assert min(a[0] for a in shift_acc.values()) > 0.9                # 0.93 to 0.98 over 20 seeds
 assert shift_acc["CNN"][2] == shift_acc["CNN"][0]                 # a multiple of the stride: exactly invariant
-assert shift_acc["CNN"][1] < shift_acc["CNN"][0] - 0.1            # one pixel: far from invariant
-assert shift_acc["MLP"][2] < 0.3                                  # the MLP has no notion of translation
+assert shift_acc["CNN"][1] < shift_acc["CNN"][0] - 0.05           # one pixel: far from invariant (drops 0.17 to 0.49)
+assert shift_acc["MLP"][2] < 0.3                                  # the MLP has no notion of translation (0.11 to 0.18)
 assert eq.equivariance_error(model, lambda z: eq.shift(z, 2, 3), ident, X_img[test_idx]) < 1e-6   # CNN logits: same
 
 # %% [markdown]
-# For a shift by two pixels, a multiple of the pooling stride, the circular CNN computes *exactly* the same outputs:
-# its accuracy does not move. A one-pixel shift falls between the pooling cells and costs it a lot of accuracy.
-# The MLP, with no notion of translation at all, gets most of the digits shifted by two pixels wrong.
+# Both reach over 90 % test accuracy on centred digits (0.93 to 0.98 over 20 seeds). For a shift by two pixels, a
+# multiple of the pooling stride, the circular CNN computes *exactly* the same outputs: its accuracy does not move.
+# A one-pixel shift falls between the pooling cells and costs it a lot of accuracy (between 17 and 49 points over
+# 20 seeds). The MLP, with no notion of translation at all, gets most of the digits shifted by two pixels wrong
+# (11 % to 18 % right; chance is 10 %).
 #
 # ### Attention is permutation-equivariant until positions are added
 #
@@ -506,9 +518,13 @@ assert perm_err["attention + sinusoidal positions"] > 0.1 and perm_err["MLP on t
 # A recurrent net applies one rule at every step, $h_t = \tanh(W_{ih}x_t + W_{hh}h_{t-1} + b)$. Its output at time
 # $t$ cannot depend on later inputs (causality), and the influence of an input $s$ steps back passes through the
 # product of $t - s$ Jacobians $\mathrm{diag}(1 - h^2)\,W_{hh}$. Since $0 < 1 - h^2 \le 1$, when the spectral radius of
-# $W_{hh}$ (its largest eigenvalue modulus) is below 1, as at PyTorch's default initialisation, it decays
-# geometrically, at roughly that rate or faster. We measure $G[t, s] = \|\partial h_t/\partial x_s\|_F$ for a randomly initialised `nn.RNN` on a
-# sequence of 30 steps, and the same map for single-head attention on the same inputs.
+# $W_{hh}$ (its largest eigenvalue modulus) is below 1, it decays geometrically, at roughly that rate or faster. At
+# PyTorch's default initialisation (entries uniform in $\pm 1/\sqrt{16}$) the spectral radius of a $16 \times 16$
+# $W_{hh}$ is about 0.6 (0.5 to 0.8 over 20 seeds; above 0.9 in fewer than one draw in a thousand), so the influence
+# 20 steps back is tiny: between $5\times10^{-8}$ and $3\times10^{-4}$ of the influence at lag 0 over 20 seeds (the
+# cell asserts below $10^{-2}$, that is a factor below 0.79 per step). We measure
+# $G[t, s] = \|\partial h_t/\partial x_s\|_F$ for a randomly initialised `nn.RNN` on a sequence of 30 steps, and the
+# same map for single-head attention on the same inputs.
 
 # %%
 manual_seed(0)
@@ -524,8 +540,9 @@ print(f"RNN: largest influence of a future input {float(G_rnn.triu(1).max()):.1f
       f"{float(lag_rnn[10] / lag_rnn[0]):.1e}, {float(lag_rnn[20] / lag_rnn[0]):.1e} (factor {decay:.2f} per step; spectral radius of W_hh {rho:.2f})")
 print(f"attention: influence at lag 20 relative to lag 10: {float(lag_att[20] / lag_att[10]):.2f} (RNN: {float(lag_rnn[20] / lag_rnn[10]):.1e})")
 assert float(G_rnn.triu(1).max()) == 0.0                          # causal, exactly
-assert lag_rnn[20] < 1e-4 * lag_rnn[0] and decay < rho < 1
-assert 0.5 < lag_att[20] / lag_att[10] < 2 and lag_rnn[20] / lag_rnn[10] < 1e-2   # attention: no decay with distance
+assert decay < rho < 1                                            # geometric, at least as fast as the spectral radius
+assert lag_rnn[20] < 1e-2 * lag_rnn[0]                            # 5e-8 to 3e-4 over 20 seeds
+assert 0.5 < lag_att[20] / lag_att[10] < 2 and lag_rnn[20] / lag_rnn[10] < 0.1   # attention: no decay with distance
 
 fig, axes = plotting.figure(ncols=2)
 im = axes[0].imshow(torch.log10(G_rnn + 1e-12), cmap="viridis", vmin=-8)
@@ -602,7 +619,8 @@ gn = {res: rs.grad_norms_per_layer(deep_mlp(MLPConfig(depth=32, width=32, activa
       for res in (False, True)}
 ratio = {res: g[1] / g[-2] for res, g in gn.items()}                # first block / last block
 print(f"first/last block gradient ratio: plain {ratio[False]:.1e}, residual {ratio[True]:.2f}")
-assert ratio[False] < 1e-6 and 0.3 <= ratio[True] <= 3
+assert ratio[False] < 1e-6                                        # 3e-8 to 3e-7 over 30 seeds
+assert 0.1 <= ratio[True] <= 10                                   # 0.8 to 3.4 over 30 seeds
 
 fig, ax = plotting.figure(width=5, height=3.4)
 for res, g in gn.items():
@@ -613,8 +631,9 @@ plt.show()
 
 # %% [markdown]
 # Without normalisation the plain net's gradients vanish: the first block gets less than a millionth of what the
-# last one gets. The skip connections keep them within a factor of a few. But this is *not* the situation He et al.
-# studied.
+# last one gets ($3\times10^{-8}$ to $3\times10^{-7}$ of it over 30 seeds). The skip connections keep them within a
+# factor of a few (the first block gets 0.8 to 3.4 times the last one's gradient; the cell asserts a factor of 10
+# either way). But this is *not* the situation He et al. studied.
 #
 # > **Careful.** The degradation of deep plain networks is often blamed on vanishing gradients. He et al. trained
 # > their plain nets *with BatchNorm*, checked that the backward gradients had healthy norms, and concluded that the
@@ -635,8 +654,8 @@ for depth, res in tqdm([(4, False), (16, False), (32, False), (32, True)], desc=
     print(f"{'residual' if res else 'plain':8s} depth {depth:2d}: first/last gradient ratio at init {g[1] / g[-2]:7.1f}, "
           f"training loss after 200 steps {train_loss:.3f}")
 plain4, plain16, plain32, res32 = (runs[k] for k in [(4, False), (16, False), (32, False), (32, True)])
-assert min(r["ratio"] for r in runs.values()) > 1                 # with BatchNorm no gradient vanishes
-assert plain32["ratio"] > 100                                     # the first block gets > 100x the last one's gradient
+assert min(r["ratio"] for r in runs.values()) > 0.5               # with BatchNorm no gradient vanishes (depth 4: 1.1-1.9)
+assert plain32["ratio"] > 100                                     # the first block gets > 100x the last one's (250-600x)
 assert plain4["train_loss"] < plain16["train_loss"] < plain32["train_loss"] and plain32["train_loss"] > 1.0
 assert res32["train_loss"] < plain4["train_loss"]                 # the residual net closes the gap
 
@@ -650,11 +669,13 @@ plt.show()
 
 # %% [markdown]
 # With BatchNorm, no gradient vanishes: at initialisation the first block of the 32-layer plain net receives a
-# gradient *hundreds* of times larger than the last block. Yet the training loss gets *worse* with depth, which is
-# degradation, and the residual net of the same depth trains best of all. The gradient is there; following it is
-# hard. (In fully connected plain nets BatchNorm makes gradients grow exponentially towards the input, and Yang et
-# al. 2019, arXiv:1902.08129, show that this explosion alone makes deep plain BN nets untrainable; He et al.'s
-# convolutional nets had healthy gradient norms and degraded all the same. Neither story is "vanishing gradients".)
+# gradient *hundreds* of times larger than the last block (250 to 600 times over 15 seeds). Yet the training loss
+# gets *worse* with depth, which is degradation (over 15 seeds: 0.09-0.13 at depth 4, 0.35-0.53 at depth 16,
+# 2.0-2.3 at depth 32), and the residual net of the same depth trains best of all (0.008-0.033). The gradient is
+# there; following it is hard. (In fully connected plain nets BatchNorm makes gradients grow exponentially towards
+# the input, and Yang et al. 2019, arXiv:1902.08129, show that this explosion alone makes deep plain BN nets
+# untrainable; He et al.'s convolutional nets had healthy gradient norms and degraded all the same. Neither story is
+# "vanishing gradients".)
 #
 # ### Manifold lens (I5): the input-output Jacobian
 #
@@ -667,8 +688,8 @@ plt.show()
 h0 = deep_mlp(MLPConfig(depth=32, width=32), seed=0).stem(X_dig[:1])[0].detach().double()
 nets_i5 = {
     "tanh, default init": deep_mlp(MLPConfig(depth=32, width=32, activation="tanh"), seed=0),
-    "tanh, orthogonal init": rs.orthogonal_(deep_mlp(MLPConfig(depth=32, width=32, activation="tanh"), seed=0)),
-    "linear, orthogonal init": rs.orthogonal_(deep_mlp(MLPConfig(depth=32, width=32, activation="identity"), seed=0)),
+    "tanh, orthogonal init": rs.orthogonal_(deep_mlp(MLPConfig(depth=32, width=32, activation="tanh"), seed=0).double()),
+    "linear, orthogonal init": rs.orthogonal_(deep_mlp(MLPConfig(depth=32, width=32, activation="identity"), seed=0).double()),
     "tanh, residual": deep_mlp(MLPConfig(depth=32, width=32, activation="tanh", residual=True), seed=0),
 }
 svals = {name: rs.jacobian_singular_values(rs.blocks_map(net.double()), h0) for name, net in nets_i5.items()}
@@ -679,17 +700,21 @@ for name, s in svals.items():
 ax.legend(fontsize=8)
 plotting.label(ax, "Jacobian of 32 blocks: singular values", "index (descending)", "log10 singular value")
 plt.show()
-assert float(svals["tanh, default init"].max()) < 1e-4
-assert torch.allclose(svals["linear, orthogonal init"], torch.ones(32, dtype=F64), atol=1e-10)
-assert float(svals["tanh, orthogonal init"].max()) < 1 and float(svals["tanh, orthogonal init"].max() / svals["tanh, orthogonal init"].min()) < 10
-assert 0.5 < float(svals["tanh, residual"].median()) < 2
-assert float(svals["tanh, residual"].min()) < 1e-2 and float(svals["tanh, residual"].max()) > 10
+assert float(svals["tanh, default init"].max()) < 1e-4             # 2e-8 to 2e-7 over 100 seeds
+assert torch.allclose(svals["linear, orthogonal init"], torch.ones(32, dtype=F64), rtol=0, atol=1e-12)
+assert float(svals["tanh, orthogonal init"].max()) < 1             # tanh' <= 1 and orthogonal factors: a theorem
+assert float(svals["tanh, orthogonal init"].max() / svals["tanh, orthogonal init"].min()) < 20   # 1.7 to 7.5
+assert 0.4 < float(svals["tanh, residual"].median()) < 2.5         # 0.58 to 1.6 over 100 seeds
+assert float(svals["tanh, residual"].min()) < 0.05 and float(svals["tanh, residual"].max()) > 10   # below 0.019, above 25
 
 # %% [markdown]
-# An orthogonal linear stack is an exact isometry. Default-initialised tanh layers crush every direction. Orthogonal
-# weights keep the tanh stack's singular values within a factor of 10 of each other, all below 1 (because
-# $\tanh' \le 1$). The residual net's *typical* singular value sits near 1, as the comment says, but the spread is
-# wide (from below $10^{-2}$ to more than 10): an identity in each factor of $\prod_l (I + J_l)$ does not make the product orthogonal.
+# An orthogonal linear stack is an exact isometry (to rounding: the weights are float64 before they are made
+# orthogonal). Default-initialised tanh layers crush every direction (largest singular value $2\times10^{-8}$ to
+# $2\times10^{-7}$ over 100 seeds). Orthogonal weights keep the tanh stack's singular values within a factor of 1.7 to
+# 7.5 of each other (100 seeds), all below 1 (because $\tanh' \le 1$). The residual net's *typical* singular value sits
+# near 1, as the comment says (median 0.6 to 1.6 over 100 seeds), but the spread is wide: the smallest is 0.001 to
+# 0.02, the largest 25 to 116, more than three orders of magnitude apart. An identity in each factor of
+# $\prod_l (I + J_l)$ does not make the product orthogonal.
 # *Left for later:* relating the spread to the loss after training, across initialisations (Volume 1, 1.9).
 #
 # ### Manifold lens (F22): constraining the mixing of residual streams
@@ -712,7 +737,12 @@ norm_free, norm_ds = rs.product_spectral_norms(free), rs.product_spectral_norms(
 product_ds = torch.linalg.multi_dot(list(doubly.flip(0)))
 print(f"spectral norm of the product after 64 layers: unconstrained {float(norm_free[-1]):.0f}, Sinkhorn {float(norm_ds[-1]):.6f}")
 print(f"Sinkhorn product: largest distance to the uniform average 1/n = {float((product_ds - 1 / n_streams).abs().max()):.1e}")
-assert float(norm_free[-1]) > 100
+noise_more = torch.randn(40, n_layers, n_streams, n_streams, generator=gen22, dtype=F64)
+more_free = torch.eye(n_streams, dtype=F64) + 0.3 * noise_more                          # 40 more unconstrained stacks
+final_free = torch.stack([norm_free[-1]] + [rs.product_spectral_norms(m)[-1] for m in more_free])    # 41 draws
+print(f"unconstrained, 41 draws: median {float(final_free.median()):.0f}, from {float(final_free.min()):.1f} "
+      f"to {float(final_free.max()):.0f}")
+assert float(final_free.median()) > 100              # one draw can stay small (3 to 2e5 over 200 draws; median ~1000)
 assert torch.allclose(norm_ds, torch.ones(n_layers, dtype=F64), atol=1e-6)
 assert float((product_ds - 1 / n_streams).abs().max()) < 1e-3
 
@@ -724,10 +754,12 @@ plotting.label(ax, "Mixing n = 4 residual streams", "layers multiplied", "spectr
 plt.show()
 
 # %% [markdown]
-# The constraint does what it promises (the product never amplifies), and for these random near-identity matrices it
-# shows a price: their product converges to uniform averaging, so after 64 layers the four streams would be mixed
-# into their mean. (Learned mixing matrices close to permutations, which are doubly stochastic too, would not
-# average; what trained mHC networks do is an empirical question.) *Left for later:* training a small hyper-connection MLP at depth 32 with and without the constraint.
+# The unconstrained product typically blows up, but how far is a matter of the draw: over 200 draws its norm after
+# 64 layers had a median near 1000 and ranged from 3 to $2\times10^5$, so the cell asserts on the median of 41 draws
+# (above 100), not on the one plotted. The constraint does what it promises (the product never amplifies), and for
+# these random near-identity matrices it shows a price: their product converges to uniform averaging, so after 64
+# layers the four streams would be mixed into their mean. (Learned mixing matrices close to permutations, which are
+# doubly stochastic too, would not average; what trained mHC networks do is an empirical question.) *Left for later:* training a small hyper-connection MLP at depth 32 with and without the constraint.
 #
 # ### Manifold lens (F3b): a layer defined by a fixed point
 #
@@ -751,19 +783,22 @@ bound = 0.9 ** torch.arange(41, dtype=F64) * resid[0] / (1 - 0.9)
 print(f"||W|| = 0.9: converged in {n_iter} iterations; Banach bound respected at every step: {bool((errors <= bound + 1e-12).all())}")
 assert n_iter < 60 and bool((errors <= bound + 1e-12).all())
 
-_, n_iter3, _ = rs.fixed_point_solve(rs.implicit_tanh_layer(3 * W0 / torch.linalg.matrix_norm(W0, ord=2), U3, x3), z0, tol=1e-10)
+_, n_iter15, _ = rs.fixed_point_solve(rs.implicit_tanh_layer(1.5 * W0 / torch.linalg.matrix_norm(W0, ord=2), U3, x3), z0, tol=1e-10)
 g_neg = lambda z: torch.tanh(-3 * z)
 z_neg, n_iter_neg, resid_neg = rs.fixed_point_solve(g_neg, torch.full((16,), 0.1, dtype=F64), tol=1e-10)
-print(f"random W with ||W|| = 3: converged in {n_iter3} iterations; W = -3 I: still moving after {n_iter_neg} iterations "
+print(f"random W with ||W|| = 1.5: converged in {n_iter15} iterations; W = -3 I: still moving after {n_iter_neg} iterations "
       f"(step size {resid_neg[-1]:.2f})")
-assert n_iter3 < 1000 and n_iter_neg == 1000 and resid_neg[-1] > 1.0
+assert n_iter15 < 1000                                            # all 500 random draws converged, in at most 167
+assert n_iter_neg == 1000 and resid_neg[-1] > 1.0
 assert float((g_neg(g_neg(z_neg)) - z_neg).norm()) < 1e-8           # a 2-cycle: z -> -z -> z
 
 # %% [markdown]
-# $\|W\|_2 < 1$ is sufficient, not necessary: a random $W$ of norm 3 still converged, because the saturating tanh
-# makes the map contract near its fixed point. But $W = -3I$ sends $z \mapsto \tanh(-3z)$, which overshoots
-# forever: the iteration settles into a 2-cycle and never converges. Implicit layers need their contraction
-# enforced (by normalising $W$) or checked.
+# $\|W\|_2 < 1$ is sufficient, not necessary: a random $W$ of norm 1.5 still converged, because the saturating tanh
+# makes the map contract near its fixed point (so did every one of 500 random $W$ of norm 1.5 we tried, within 167
+# iterations). The further the norm goes above 1, the more it is luck: of 500 random $W$ (with random $U$ and $x$)
+# scaled to norm 2, 98 % converged within 1000 iterations; at norm 3, only 76 %. And $W = -3I$ sends
+# $z \mapsto \tanh(-3z)$, which overshoots forever: the iteration settles into a 2-cycle and never converges.
+# Implicit layers need their contraction enforced (by normalising $W$) or checked.
 #
 # ## 1.4 The CNN counter-attack: ConvNeXt
 #
@@ -848,13 +883,14 @@ for name, model in models_14.items():
           f"per image, test accuracy {result_14[name]:.3f} after 200 steps ({seconds:.1f} s)")
     assert n_par == closed[name]
 assert closed["ResNet"] == 9690 and closed["ConvNeXt"] == 6234
-assert min(result_14.values()) > 0.9
+assert min(result_14.values()) > 0.9                               # 0.92 to 0.99 over 24 seeds
 assert 5 < macs_14["ResNet"] / macs_14["ConvNeXt"] < 8
 
 # %% [markdown]
-# Both reach over 90 % test accuracy; the ConvNeXt does it with fewer parameters and about six times fewer
-# multiply-adds, because its patchify stem shrinks the grid to 4x4 before the blocks run. On 8x8 digits this is a
-# sanity check, not a benchmark: the paper's gains were measured on ImageNet with a long training recipe.
+# Both reach over 90 % test accuracy (0.92 to 0.99 over 24 seeds, neither reliably ahead); the ConvNeXt does it
+# with fewer parameters and about six times fewer multiply-adds, because its patchify stem shrinks the grid to 4x4
+# before the blocks run. On 8x8 digits this is a sanity check, not a benchmark: the paper's gains were measured on
+# ImageNet with a long training recipe.
 #
 # > **Careful.** "ViT (2020) beat CNNs badly" needs its condition: ViT surpassed strong ResNets only after
 # > pre-training on very large data sets (ImageNet-21k, JFT-300M); trained on ImageNet-1k alone it trailed them, and
