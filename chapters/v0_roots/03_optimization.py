@@ -866,8 +866,8 @@ assert opt_runs["Muon"][0] is not None and opt_runs["Muon"][1] > 0.9
 #   coordinates, it does not use curvature.
 # - Noise moves runs into wider basins; full-batch GD drives the sharpness to $2/\eta$; the small-batch-flat-minimum
 #   story is a debated hypothesis, and sharpness itself depends on the parameterisation.
-# - Hessian spectra have a bulk at zero (interpolation, symmetries) and a few outliers; negatives vanish only when
-#   the model fits its data exactly.
+# - Hessian spectra have a bulk at zero (interpolation, symmetries) and a few outliers; negatives are forced to
+#   vanish only when the model fits its data exactly (otherwise a few small ones usually linger during training).
 # - The natural gradient $F^{-1}\nabla L$ follows the same path whatever the coordinates and takes the step size 1.
 # - A gradient step moves features by $-\eta XX^\top G$; whitening makes it feature-space steepest descent, and with
 #   whitened inputs Muon's msign step does the same for the spectral norm.
