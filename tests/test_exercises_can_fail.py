@@ -38,7 +38,8 @@ def test_reference_passes(ex_id):
     assert good is not None, f"{ex_id} is judged without a reference: give it known_good=<a correct implementation>"
     res = run_exercise(ex, good)
     assert res.passed, res.line()
-    assert res.seconds < 2.0, f"{ex_id} took {res.seconds:.2f} s to check"
+    # Wall time: well under 1 s alone, but CI runs two workers (and kernels) on two cores.
+    assert res.seconds < 5.0, f"{ex_id} took {res.seconds:.2f} s to check"
 
 
 @pytest.mark.parametrize("ex_id", sorted(EXERCISES))

@@ -58,8 +58,8 @@ def test_infinite_loop_in_a_cell_is_stopped_by_the_notebook_time_limit(tmp_path,
         "while True:\n    pass",
         f'check("{ids[1]}", get_exercise("{ids[1]}").reference)',
     ])
-    rep = grade_notebook(path, timeout=4)
-    assert not rep.completed and "longer than its 4 s limit" in rep.problem
+    rep = grade_notebook(path, timeout=10)     # the imports in the first cell take seconds on a busy 2-core machine
+    assert not rep.completed and "longer than its 10 s limit" in rep.problem
     assert [r.status for r in rep.exercises] == ["passed", "not_reached"]
 
 
