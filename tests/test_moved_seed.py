@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from manifold_course.robust import ROOT, Config, run_notebook
+from manifold_course.robust import ROOT, configs, run_notebook
 
 OFFSET = 4
 CHAPTERS = sorted((ROOT / "chapters").rglob("*.ipynb"))
@@ -23,7 +23,7 @@ def test_there_are_chapters():
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: str(Path(p).relative_to(ROOT / "chapters")))
 def test_chapter_claims_hold_under_a_moved_seed(path):
-    run = run_notebook(str(path), Config(f"seed offset {OFFSET}", (("MANIFOLD_COURSE_SEED_OFFSET", str(OFFSET)),)))
+    run = run_notebook(str(path), configs([OFFSET], [])[0])      # the robust run's own configuration for one offset
     problems = [f"code cell {f.index} ({f.first_line}): {f.error}" for f in run.failures]
     if run.crashed:
         problems.append(f"did not finish: {run.crashed}")
