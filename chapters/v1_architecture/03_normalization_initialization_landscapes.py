@@ -831,16 +831,20 @@ for (depth, residual), r in rough.items():
           f"total variation {r['tv']:8.2f}, excess variation along lines {r['excess']:.4f}, sharpness {r['sharpness']:8.1f}")
 p20, r20 = rough[(20, False)], rough[(20, True)]
 assert 0.25 < p20["nonconvex"] < 0.6 and r20["nonconvex"] < 0.02        # ten seeds: 0.36-0.49 and 0-0.003
-assert p20["tv"] > 1.5 * r20["tv"] and p20["sharpness"] > 2 * r20["sharpness"]   # ten seeds: >= 1.9x and >= 3.3x
+assert p20["sharpness"] > 2 * r20["sharpness"]         # 21 draws on two CPUs: 2.9x to 133x
+assert p20["tv"] > r20["tv"]                             # 21 draws: 1.2x to 12x (20 of them >= 1.9x); see below
 assert 0.5 < rough[(2, False)]["tv"] / rough[(2, True)]["tv"] < 2                   # the control: little difference
 assert max(r["excess"] for r in rough.values()) < 1.01
 
 # %% [markdown]
 # At depth 20 the plain net's slice has a narrow basin inside a plateau with cliffs: about 40 % of its grid points
-# have clear negative curvature (0.36 to 0.49 over ten seeds), its total variation and sharpness are several times
-# larger (over ten seeds the total variation 1.9 to 12 times, the sharpness 3.3 to 97 times the residual net's). The
-# residual net's slice is a smooth bowl: no clear negative curvature at all in eight seeds of ten, at one of its 361
-# interior grid points in the other two. At depth 2 the two are alike (total variation ratio 0.7 to 1.6). Note also what
+# have clear negative curvature (0.36 to 0.49 over 21 draws: ten seeds on one CPU, eleven on another), and its
+# sharpness is several times larger (2.9 to 133 times the residual net's). Its total variation is larger too, but that
+# number mixes roughness with the loss's range over the slice: 20 of the 21 draws gave 1.9 to 12 times the residual
+# net's, one gave only 1.2 times (its plain net's slice spanned an unusually small range of losses, total variation 30
+# where the others had 54 to 177). So we assert the direction for total variation, and lean on the scale-free numbers,
+# the share of non-convex points and the sharpness ratio, for the size of the effect. The residual net's slice is a
+# smooth bowl: no clear negative curvature at all in most draws, at one of its 361 interior grid points in the rest. At depth 2 the two are alike (total variation ratio 0.7 to 1.6). Note also what
 # does *not* appear: along every grid line both surfaces go down and then up without extra bumps (excess variation
 # 1.00, at most 1.007): at this resolution "chaotic" means curved valleys and cliffs, not many small local minima.
 #
@@ -1013,8 +1017,11 @@ for name, prof in id_profiles.items():
 assert accuracy(cnn, Xte, yte) > 0.9
 for prof in id_profiles.values():           # TwoNN on 539 points has a relative standard error of about 1/sqrt(539) = 4 %
     assert 7 < prof[0] < 10 and max(prof[1:]) < 1.15 * prof[0] and prof[-1] < 0.85 * prof[0]   # no clear rise; a fall
-assert max(id_profiles["plain MLP"][1:] + id_profiles["residual MLP"][1:]) < id_profiles["plain MLP"][0]   # MLPs: only down
-assert id_profiles["CNN"][3] > id_profiles["CNN"][2]                       # the small bump after the pooling layer
+plain_prof, res_prof = id_profiles["plain MLP"], id_profiles["residual MLP"]
+assert max(plain_prof[1:]) < plain_prof[0]                   # the plain MLP: every layer below the input's value
+assert max(res_prof[1:]) < (1 + 1 / np.sqrt(len(Xte))) * res_prof[0]   # residual: no rise beyond one TwoNN error
+cnn_prof = id_profiles["CNN"]                # input, conv1, conv2, pool, conv3, dense, logits
+assert cnn_prof[5] < min(cnn_prof[1:5])      # the dense layer is below every convolution and the pooling layer
 assert id_profiles["plain MLP"][-2] < id_profiles["residual MLP"][-2]        # last hidden layer
 
 fig, ax = plotting.figure(width=6)
@@ -1027,11 +1034,13 @@ plt.show()
 
 # %% [markdown]
 # The hunchback does **not** appear in these small networks on 8x8 digits: the intrinsic dimension starts at about 8
-# for the pixels (7.3 to 8.8 over ten train/test splits) and falls towards the logits. In the MLPs every layer is below
-# the input's value. The CNN's convolutions keep about the input's dimension (the largest of its layers was 0.94 to
-# 1.02 times the input's over ten seeds, within TwoNN's statistical error of about 4 % on 539 points), with a small
-# bump after the pooling layer, before its dense layers bring it down; nothing like the several-fold rise of a
-# hunchback. Ansuini et al. saw the rise in deep convolutional networks trained on large natural images; whether it
+# for the pixels (7.3 to 8.8 over ten train/test splits) and falls towards the logits. In the plain MLP every layer is below
+# the input's value (at most 0.94 of it over eleven draws); the residual MLP's first block can keep it (0.80 to 1.00
+# of it: the skip connection carries the input through), and the later blocks lower it. The CNN's convolutions keep about the input's dimension (the largest of its layers was 0.94 to
+# 1.02 times the input's over ten seeds, within TwoNN's statistical error of about 4 % on 539 points), and its dense
+# layer brings it below every convolutional layer; nothing like the several-fold rise of a hunchback. (In 10 of 11
+# draws on a second CPU the pooling layer sat 0.1 to 0.6 above the convolution before it, and in the eleventh the two
+# were equal: a bump of the size of TwoNN's error, which one draw cannot establish, so we do not assert it.) Ansuini et al. saw the rise in deep convolutional networks trained on large natural images; whether it
 # needs that scale, or other architectures, we cannot test in a few CPU seconds. The plain net squeezes its last hidden
 # layer to a lower dimension than the residual net (1.5 to 1.9 against 5.2 to 5.6 over ten seeds) while generalising a
 # little worse (in all ten), the opposite of the "lower final ID, better generalisation" trend, in a comparison across
