@@ -30,8 +30,8 @@ def _notebook_of(report):
         return node.split("::")[0]
     if "test_exercise_notebooks.py::" in node and "[" in node:
         return "exercises/" + node.split("[", 1)[1].rstrip("]")
-    if "test_moved_seed.py::" in node and "[" in node:
-        return "chapters/" + node.split("[", 1)[1].rstrip("]") + " (moved seed)"
+    if "test_moved_seed.py::TestMovedSeed_" in node:
+        return "chapters/" + node.split("::")[1][len("TestMovedSeed_"):] + " (moved seed)"
     return None
 
 
