@@ -11,6 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from manifold_course.workspace import prepare_workspace  # noqa: F401 - the lab's workspace (re-exported)
+
 # (distribution, import name, extra that installs it, what needs it)
 DEPENDENCIES = [
     ("torch", "torch", None, "everything"),
@@ -112,22 +114,6 @@ LAB_SETTINGS = {
 }
 
 
-def prepare_workspace(root: Path, workspace: Path) -> list[Path]:
-    """Copy exercise notebooks into the learner's workspace, never overwriting a file already there."""
-    copied = []
-    src = root / "exercises"
-    for f in sorted(src.rglob("*")):
-        if f.suffix not in (".py", ".ipynb") or ".ipynb_checkpoints" in f.parts:
-            continue
-        dst = workspace / f.relative_to(src)
-        if dst.exists():
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(f, dst)
-        copied.append(dst)
-    return copied
-
-
 def write_lab_settings(prefix: Path) -> Path:
     """Make JupyterLab open a py:percent file as a notebook (Jupytext Notebook as the default viewer)."""
     target = prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
@@ -149,15 +135,13 @@ def cmd_lab(args: argparse.Namespace) -> int:
         print("manifold-course lab: run it inside a clone of the course (the folder with chapters/ and exercises/)")
         return 2
     workspace = Path(args.workspace).resolve() if args.workspace else root / "my_work"
-    copied = prepare_workspace(root, workspace)
-    if not workspace.is_relative_to(root):
-        print(f"note: {workspace} is outside the course folder; JupyterLab shows only {root}")
-    print(f"your workspace: {workspace} ({len(copied)} new exercise notebooks copied; your own work is never overwritten)")
+    print(prepare_workspace(root, workspace).summary())
     write_lab_settings(Path(sys.prefix))
     if shutil.which("jupyter-lab") is None and _version("jupyterlab") is None:
         print("JupyterLab is not installed: pip install -e '.[lab]'   (or ./course lab)")
         return 1
-    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}"]
+    # rooted in the workspace: what the learner opens and saves are copies, never the course's tracked files
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     cmd += args.jupyter_args
@@ -269,8 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="manifold-course", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="versions, CPU or GPU mode, what is missing and how to fix it").set_defaults(fn=cmd_doctor)
-    lab = sub.add_parser("lab", help="copy the exercises to your workspace and open JupyterLab")
-    lab.add_argument("--workspace", help="where your exercise notebooks live (default: my_work/ in the course folder)")
+    lab = sub.add_parser("lab", help="copy or update the chapters and exercises in your workspace and open JupyterLab there")
+    lab.add_argument("--workspace", help="your copies of the chapters and exercises (default: my_work/ in the course folder)")
     lab.add_argument("--dry-run", action="store_true", help="prepare everything, print the command, do not start")
     lab.epilog = "Any other option is passed on to jupyter lab (e.g. --no-browser --port 8899)."
     lab.set_defaults(fn=cmd_lab)

@@ -48,12 +48,13 @@ def test_release_check_passes_on_the_course(monkeypatch, capsys):
 
 def test_workspace_copy_never_overwrites_the_learners_work(tmp_path):
     ws = tmp_path / "ws"
-    first = prepare_workspace(ROOT, ws)
+    first = prepare_workspace(ROOT, ws).copied
     assert first and all(p.exists() for p in first)
+    assert {p.relative_to(ws).parts[0] for p in first} == {"chapters", "exercises", "jupytext.toml"}
     mine = first[0]
     mine.write_text("my answers")
     again = prepare_workspace(ROOT, ws)
-    assert again == [] and mine.read_text() == "my answers"
+    assert not again.copied and not again.updated and mine.read_text() == "my answers"
 
 
 def test_lab_settings_make_py_files_open_as_notebooks(tmp_path):
@@ -75,5 +76,5 @@ def test_lab_dry_run_prepares_the_workspace(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     assert main(["lab", "--workspace", str(tmp_path / "ws"), "--dry-run", "--no-browser"]) == 0
     out = capsys.readouterr().out
-    assert "jupyterlab" in out and "--no-browser" in out
-    assert list((tmp_path / "ws").rglob("*.ipynb"))
+    assert "jupyterlab" in out and "--no-browser" in out and f"--ServerApp.root_dir={tmp_path / 'ws'}" in out
+    assert list((tmp_path / "ws" / "chapters").rglob("*.ipynb")) and list((tmp_path / "ws" / "exercises").rglob("*.ipynb"))
