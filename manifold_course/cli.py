@@ -185,22 +185,12 @@ def cmd_progress(args: argparse.Namespace) -> int:
     from manifold_course.grading import progress
     from manifold_course.grading.registry import all_exercises, chapter_of
 
-    data = progress.load()["exercises"]
     by_chapter: dict[str, list[str]] = {}
     for ex_id, ex in all_exercises().items():
         by_chapter.setdefault(ex.chapter, []).append(ex_id)
-    total_done = total = 0
-    for key, ids in by_chapter.items():
-        done = [i for i in ids if data.get(i, {}).get("best") == "passed"]
-        total_done += len(done)
-        total += len(ids)
-        bar = "#" * len(done) + "." * (len(ids) - len(done))
-        print(f"{chapter_of(key):<45} [{bar}] {len(done)}/{len(ids)}")
-        if args.verbose:
-            for i in ids:
-                st = data.get(i, {}).get("best", "not attempted")
-                print(f"    {'done' if st == 'passed' else st:<14} {i}")
-    print(f"\n{total_done}/{total} exercises passed  (store: {progress.store_path()})")
+    chapters = [(chapter_of(key), ids) for key, ids in by_chapter.items()]
+    print(progress.format_progress(progress.load()["exercises"], chapters, verbose=args.verbose)
+          + f"  (store: {progress.store_path()})")
     return 0
 
 

@@ -38,6 +38,7 @@ def test_progress_lists_every_chapter(monkeypatch, tmp_path, capsys):
     assert main(["progress", "-v"]) == 0
     out = capsys.readouterr().out
     assert "v0_roots/01_high_dimensional_geometry" in out and f"1/{len(all_exercises())} exercises passed" in out
+    assert f"passed         {first}" in out and "not attempted" in out and "done" not in out
 
 
 def test_release_check_passes_on_the_course(monkeypatch, capsys):

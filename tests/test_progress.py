@@ -78,3 +78,35 @@ def test_store_path_follows_the_environment(monkeypatch, tmp_path):
     assert progress.store_path() == tmp_path / "mine.json"
     monkeypatch.delenv("MANIFOLD_COURSE_PROGRESS")
     assert progress.store_path().name == "progress.json"
+
+
+def test_an_untouched_stub_is_not_an_attempt(tmp_path):
+    path = tmp_path / "p.json"
+    progress.record(_result("not_attempted"), path)
+    assert progress.load(path)["exercises"] == {}
+    progress.record(_result("failed"), path)
+    progress.record(_result("not_attempted"), path)  # back to the stub: the last real attempt stays
+    entry = progress.load(path)["exercises"]["demo.x"]
+    assert entry["attempts"] == 1 and entry["best"] == "failed"
+
+
+def test_progress_table_uses_the_check_words_and_aligns_columns():
+    from manifold_course.grading.check import STATUS_TEXT
+
+    store = {"a.short": {"best": "passed", "attempts": 2},
+             "b.a_very_long_exercise_name_indeed": {"best": "failed", "attempts": 1},
+             "b.old": {"best": "not_attempted", "attempts": 3}}  # an old store counted stub runs
+    chapters = [("v0_roots/01_a", ["a.short", "a.none"]),
+                ("v9_long/07_a_chapter_with_a_much_longer_name", ["b.a_very_long_exercise_name_indeed", "b.old", "b.t"])]
+    out = progress.format_progress(store, chapters, verbose=True)
+    lines = out.splitlines()
+    heads = [ln for ln in lines if ln.startswith("v")]
+    assert len({ln.index("[") for ln in heads}) == 1 and len({ln.index("/", ln.index("]")) for ln in heads}) == 1
+    rows = [ln for ln in lines if ln.startswith("    ")]
+    ids = [i for _, chapter_ids in chapters for i in chapter_ids]
+    assert len({ln.index(next(i for i in ids if f" {i}" in ln)) for ln in rows}) == 1  # ids in one column
+    words = {ln[4:].split("  ")[0].strip() for ln in rows}
+    assert words <= set(STATUS_TEXT.values()) and {"passed", "wrong answer", "not attempted"} <= words
+    assert "done" not in out and "not_attempted" not in out and "failed" not in out
+    assert "2 attempts" in out and "3 attempt" not in out
+    assert lines[-1] == "1/5 exercises passed"

@@ -68,7 +68,12 @@ def save(data: dict[str, Any], path: Path | None = None) -> None:
 
 
 def record(result: Any, path: Path | None = None) -> None:
-    """Store one :class:`~manifold_course.grading.check.CheckResult`; warn (never raise) on failure."""
+    """Store one :class:`~manifold_course.grading.check.CheckResult`; warn (never raise) on failure.
+
+    Running an untouched stub ("not attempted") is not an attempt: the store is left as it was.
+    """
+    if result.status == "not_attempted":
+        return
     try:
         data = load(path)
         entry = data["exercises"].get(result.exercise_id, {})
@@ -87,3 +92,36 @@ def record(result: Any, path: Path | None = None) -> None:
         save(data, path)
     except Exception as exc:  # noqa: BLE001 - progress is a convenience; grading must go on
         warnings.warn(f"could not record progress: {exc}", stacklevel=2)
+
+
+def format_progress(exercises: dict[str, Any], chapters: list[tuple[str, list[str]]], verbose: bool = False) -> str:
+    """The table ``manifold-course progress`` prints.
+
+    ``exercises``: the store's ``"exercises"``; ``chapters``: (chapter path, exercise ids) in course order.
+    Statuses are named with :data:`~manifold_course.grading.check.STATUS_TEXT` (the words a check cell shows).
+    """
+    from manifold_course.grading.check import STATUS_TEXT
+
+    def best(ex_id: str) -> str:
+        st = exercises.get(ex_id, {}).get("best", "not_attempted")
+        return st if st in STATUS_TEXT else "not_attempted"
+
+    name_w = max((len(name) for name, _ in chapters), default=0)
+    bar_w = max((len(ids) for _, ids in chapters), default=0)
+    num_w = len(str(bar_w))
+    status_w = max(len(t) for t in STATUS_TEXT.values())
+    id_w = max((len(i) for _, ids in chapters for i in ids), default=0)
+    lines, total_done, total = [], 0, 0
+    for name, ids in chapters:
+        done = sum(best(i) == "passed" for i in ids)
+        total_done, total = total_done + done, total + len(ids)
+        bar = ("#" * done + "." * (len(ids) - done)).ljust(bar_w)
+        lines.append(f"{name:<{name_w}}  [{bar}] {done:>{num_w}}/{len(ids)}")
+        if verbose:
+            for i in ids:
+                st = best(i)
+                n = int(exercises.get(i, {}).get("attempts", 0)) if st != "not_attempted" else 0
+                tries = f"{n} attempt{'s' if n != 1 else ''}" if n else ""
+                lines.append(f"    {STATUS_TEXT[st]:<{status_w}}  {i:<{id_w}}  {tries}".rstrip())
+    lines.append(f"\n{total_done}/{total} exercises passed")
+    return "\n".join(lines)
