@@ -155,29 +155,51 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- grade
 def cmd_grade(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from manifold_course.grading.isolated import isolation_name
     from manifold_course.grading.notebook import format_table, grade_notebook
 
-    reports = []
-    for nb in args.notebooks:
-        p = Path(nb)
-        if not p.exists():
-            print(f"no such notebook: {nb}")
-            return 2
-        reports.append(grade_notebook(p, timeout=args.timeout, seed=args.seed))
-    print(format_table(reports))
+    paths = [Path(nb) for nb in args.notebooks]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"no such notebook: {', '.join(missing)}")
+        return 2
+    # the grading sandbox sees none of the submissions (it gets the code it runs on its stdin) and not the outputs
+    hide = sorted({p.resolve() for p in paths})
+    for out in (args.report, args.feedback):
+        if out:
+            hide.append(Path(out).resolve())
+    jobs = max(1, args.jobs or (os.cpu_count() or 1))
+    print(f"grading {len(paths)} notebook(s), {jobs} at a time; isolation: {isolation_name()}", file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # each grading child is a process: threads only wait
+        reports = list(pool.map(lambda p: grade_notebook(p, timeout=args.timeout, seed=args.seed,
+                                                         assignment=args.assignment, hide=hide), paths))
+    # every child is dead here: only now are the table, the feedback and the report written
+    names = _submission_names(paths)
+    print(format_table(reports, names))
     if args.feedback:
         out = Path(args.feedback)
         out.mkdir(parents=True, exist_ok=True)
-        for nb, rep in zip(args.notebooks, reports):
-            # one file per submission, named after its whole path so that students' same-named notebooks never collide
-            parts = [p for p in Path(nb).with_suffix("").parts if p not in (Path(nb).anchor, "..", ".")]
-            name = "__".join(parts).replace(":", "_") + ".feedback.txt"
-            (out / name).write_text(format_table([rep]) + "\n")
+        for name, rep in zip(names, reports):
+            (out / (name.replace("/", "__") + ".feedback.txt")).write_text(format_table([rep], [name]) + "\n")
         print(f"feedback files written to {out}/")
     if args.report:
-        Path(args.report).write_text(json.dumps([r.to_dict() for r in reports], indent=1))
+        Path(args.report).write_text(json.dumps([dict(r.to_dict(), name=n) for n, r in zip(names, reports)], indent=1))
         print(f"report written to {args.report}")
     return 0
+
+
+def _submission_names(paths: list[Path]) -> list[str]:
+    """Each submission's path relative to what all of them share (no instructor's absolute path), without suffix."""
+    parts = [p.resolve().with_suffix("").parts for p in paths]
+    common = 0
+    if len(parts) > 1:
+        while all(len(q) > common + 1 for q in parts) and len({q[common] for q in parts}) == 1:
+            common += 1
+    else:
+        common = len(parts[0]) - 1
+    return ["/".join(q[common:]) for q in parts]
 
 
 # ---------------------------------------------------------------- progress
@@ -248,12 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--dry-run", action="store_true", help="prepare everything, print the command, do not start")
     lab.epilog = "Any other option is passed on to jupyter lab (e.g. --no-browser --port 8899)."
     lab.set_defaults(fn=cmd_lab)
-    g = sub.add_parser("grade", help="execute notebooks headlessly and print a score table")
+    g = sub.add_parser("grade", help="grade notebooks in a sandbox and print a score table")
     g.add_argument("notebooks", nargs="+")
     g.add_argument("--report", help="write a JSON report to this file")
-    g.add_argument("--timeout", type=float, default=600, help="seconds per notebook, kernel start excluded (default 600)")
-    g.add_argument("--seed", type=int, help="draw the cases from this seed (an instructor's hidden cases)")
+    g.add_argument("--timeout", type=float, default=600,
+                   help="seconds for a notebook's cells (default 600); each exercise also has its own limit")
+    g.add_argument("--seed", type=int, help="draw hidden cases from this seed; feedback then hides expected values")
     g.add_argument("--feedback", help="write one feedback text file per notebook into this folder")
+    g.add_argument("--assignment", help="the chapter every notebook answers (a check-module key, e.g. "
+                                        "high_dim_geometry); default: from each notebook's file name")
+    g.add_argument("--jobs", type=int, help="submissions graded at once (default: the number of cores)")
     g.set_defaults(fn=cmd_grade)
     pr = sub.add_parser("progress", help="your progress per chapter")
     pr.add_argument("-v", "--verbose", action="store_true", help="list every exercise")

@@ -206,5 +206,5 @@ EXERCISES = [
     Exercise("gpu_architecture.mixed_precision_dot", "A dot product with fp16 or fp32 accumulation",
              cases=_dot_cases, reference=precision.mixed_precision_dot, judge=_judge_dot),
     Exercise("gpu_architecture.DynamicLossScaler", "Dynamic loss scaling as a state machine",
-             cases=_scaler_cases, reference=precision.DynamicLossScaler, judge=_judge_scaler),
+             cases=_scaler_cases, reference=precision.DynamicLossScaler, judge=_judge_scaler, judged_in_child=True),
 ]

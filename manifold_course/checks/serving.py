@@ -35,7 +35,7 @@ def _absmax_cases(rng):
     yield Case((_t(rng, 37, scale=1e-6),), label="tiny values ~1e-6", rtol=1e-5, atol=1e-12)
     yield Case((torch.zeros(4, 3),), label="all zeros: the scale is 1 (no 0 / 0)")
     yield Case((torch.relu(_t(rng, 6, 9)),), label="non-negative x: the scale still uses max |x|")
-    yield Case((-torch.rand(10) - 1.0,), label="all negative: max |x| comes from the most negative value")
+    yield Case((-torch.as_tensor(rng.random(10), dtype=F32) - 1.0,), label="all negative: max |x| comes from the most negative value")
     yield Case((_t(rng, 8, 13, dtype=F64),), label="float64: the scale keeps the input dtype", rtol=1e-12, atol=0.0)
 
 
@@ -253,9 +253,9 @@ EXERCISES = [
     Exercise("serving.ternary_quantize", "Ternary BitNet b1.58 weights", cases=_ternary_cases,
              reference=quantize.ternary_quantize, rtol=1e-6, atol=1e-12),
     Exercise("serving.ste_fake_quant", "Fake quantisation with a straight-through gradient", cases=_ste_cases,
-             reference=quantize.ste_fake_quant, properties=[_ste_gradient], rtol=1e-6, atol=1e-7),
+             reference=quantize.ste_fake_quant, properties=[_ste_gradient], rtol=1e-6, atol=1e-7, judged_in_child=True),
     Exercise("serving.BlockAllocator", "PagedAttention's block allocator", cases=_alloc_cases,
-             judge=_judge_allocator, known_good=paged_kv.BlockAllocator),
+             judge=_judge_allocator, known_good=paged_kv.BlockAllocator, judged_in_child=True),
     Exercise("serving.gather_kv", "Gather a sequence's K/V through its block table", cases=_gather_cases,
              reference=paged_kv.gather_kv, rtol=0.0, atol=0.0),
     Exercise("serving.speculative_speedup", "Speculative decoding speed-up", cases=_spec_cases,

@@ -190,5 +190,5 @@ EXERCISES = [
     Exercise("transformer.swiglu", "The SwiGLU feed-forward block",
              cases=_swiglu_cases, reference=feedforward.swiglu, rtol=1e-5, atol=1e-5),
     Exercise("transformer.PreNormBlock", "A Pre-Norm transformer block",
-             cases=_block_cases, reference=gpt.PreNormBlock, judge=_judge_block),
+             cases=_block_cases, reference=gpt.PreNormBlock, judge=_judge_block, judged_in_child=True),
 ]

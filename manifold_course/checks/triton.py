@@ -179,9 +179,9 @@ EXERCISES = [
     Exercise("triton.grouped_program_order", "Grouped program ordering of a blocked matmul", cases=_order_cases,
              reference=L.grouped_program_order, judge=_judge_pair, properties=[_covers_every_tile]),
     Exercise("triton.vector_scale", "A masked Triton kernel: y = alpha * x", cases=_scale_cases,
-             reference=L.vector_scale, judge=_judge_tensor, properties=[_scale_property]),
+             reference=L.vector_scale, judge=_judge_tensor, properties=[_scale_property], judged_in_child=True),
     Exercise("triton.row_softmax", "A row-softmax Triton kernel", cases=_softmax_cases,
-             reference=L.row_softmax, judge=_judge_tensor, properties=[_softmax_property]),
+             reference=L.row_softmax, judge=_judge_tensor, properties=[_softmax_property], judged_in_child=True),
     Exercise("triton.rms_norm", "An RMSNorm Triton kernel", cases=_rms_cases,
-             reference=L.rms_norm, judge=_judge_tensor, properties=[_rms_property]),
+             reference=L.rms_norm, judge=_judge_tensor, properties=[_rms_property], judged_in_child=True),
 ]

@@ -12,6 +12,7 @@ import copy
 import html
 import json
 import os
+import random
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -142,13 +143,37 @@ def run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None = None) 
     """Grade ``fn`` against ``ex`` and return a :class:`CheckResult`; never raises for learner faults.
 
     Grading is independent of ``$MANIFOLD_COURSE_SEED_OFFSET``: a learner's function seeds its own generator
-    with the seed it is given, so the reference must see that seed unmoved (cases are moved by ``seed``)."""
-    with grading_seeds():
+    with the seed it is given, so the reference must see that seed unmoved (cases are moved by ``seed``).
+    The global random states and torch's thread count are as they were before, whatever the learner's code did."""
+    with grading_seeds(), preserved_global_state():
         return _run_exercise(ex, fn, seed)
 
 
-def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None) -> CheckResult:
-    if seed is None:
+@contextlib.contextmanager
+def preserved_global_state():
+    """Restore Python's, NumPy's and torch's global random states and torch's thread count on exit."""
+    py_state, np_state, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        torch.set_rng_state(torch_state)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
+def seed_globals() -> None:
+    """The same global random state before each property, wherever it runs (check, grading child, replay)."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None, cases: list[Case] | None = None) -> CheckResult:
+    given_cases = cases
+    if seed is None and given_cases is None:
         seed = int(os.environ.get("MANIFOLD_COURSE_SEED", DEFAULT_SEED))
     start = time.perf_counter()
     out = CapturedOutput()
@@ -165,7 +190,7 @@ def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None) -> Che
         return result("error", f"check() needs your function or class, got {type(fn).__name__} {fn!r:.60}")
     guarded = GuardedFunction(fn)
     try:
-        cases = list(ex.cases(case_rng(ex.id, seed)))
+        cases = list(given_cases) if given_cases is not None else list(ex.cases(case_rng(ex.id, seed)))
     except Exception as exc:  # noqa: BLE001 - a bug in a check module must not crash the learner's notebook
         return result("error", f"the grader could not build its cases ({type(exc).__name__}: {exc}); "
                                "this is a bug in the course, not in your code: please report it")
@@ -200,6 +225,7 @@ def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None) -> Che
                     return result("failed", f"{where}: {problem}")
                 passed += 1
             for prop in ex.properties:
+                seed_globals()
                 problem = prop(guarded)
                 if problem:
                     return result("failed", problem)

@@ -46,6 +46,10 @@ class Exercise:
     - ``timeout``: seconds for all cases together; learner code running longer is stopped.
     - ``known_good``: for an exercise judged without a ``reference``, a correct implementation
       that the test suite runs to prove the check accepts right answers.
+    - ``judged_in_child``: classroom grading judges this exercise inside the grading sandbox, because its
+      answer is an object with behaviour (a class, an ``nn.Module``) or its checks need autograd through the
+      learner's code; every other exercise is judged by the grader from plain recorded answers
+      (see :mod:`manifold_course.grading.isolated`), and a test proves that replay works for it.
     """
 
     id: str
@@ -58,6 +62,7 @@ class Exercise:
     atol: float = 1e-6
     timeout: float = 10.0
     known_good: Callable[..., Any] | None = None
+    judged_in_child: bool = False
 
     def __post_init__(self) -> None:
         if "." not in self.id:

@@ -126,7 +126,7 @@ class GuardedFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return self.fn(*args, **kwargs)
-        except (GradingTimeout, KeyboardInterrupt):
+        except (GradingTimeout, KeyboardInterrupt, LearnerError):
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit included on purpose
             raise describe_exception(exc) from None
