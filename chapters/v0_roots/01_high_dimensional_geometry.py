@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Volume 0, Chapter 1: High-dimensional geometry and the manifold hypothesis
+# # Volume 0, Chapter 1: High-dimensional geometry and the manifold hypothesis (sections 0.1-0.4)
 #
 # Deep learning lives in spaces with hundreds or thousands of dimensions, where our 3-D intuition fails.
 # This chapter measures that failure, then shows why learning still works: real data occupy thin,
@@ -759,7 +759,7 @@ Ns_fine = np.arange(1, 23)
 ax.plot(Ns_fine / d_cov, [separability.cover_separable_probability(int(N), d_cov) for N in Ns_fine], "k", label="Cover's formula")
 ax.axvline(2, color="C3", ls="--", lw=1)
 plotting.label(ax, f"Random labelings separable through 0 (d = {d_cov})", "N / d", "P(separable)")
-ax.legend()
+ax.legend(loc="lower left")  # the curve falls from the top left to the bottom right: this corner is empty
 plt.show()
 
 # %% [markdown]

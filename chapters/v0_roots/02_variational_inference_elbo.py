@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Volume 0 · Chapter 2 — Variational inference and the ELBO
+# # Volume 0, Chapter 2: Variational inference and the ELBO (sections 0.5-0.10)
 #
 # *Sections 0.5–0.10 of the syllabus, with EM (0.6+) and a first look at information geometry.*
 #
@@ -239,7 +239,13 @@ assert abs(fits["reverse"][0] - 3.5) < 0.1 and abs(fits["reverse"][1] - 1.0) < 0
 broad = kl.fit_gaussian_kl(bimodal_logp(2.0), grid, "reverse")
 print(f"a = 2.0: reverse fit mean {broad[0]:.2f}, std {broad[1]:.2f}")
 assert abs(broad[0]) < 0.5 and broad[1] > 1.5
-interact(show_fits, a=FloatSlider(value=3.5, min=0.5, max=6.0, step=0.25, description="a"));
+
+
+def slide_fits(a=3.5):
+    show_fits(a)  # returns nothing: interact would print the returned fits under the plot
+
+
+interact(slide_fits, a=FloatSlider(value=3.5, min=0.5, max=6.0, step=0.25, description="a"));
 
 # %% [markdown]
 # ## 0.6+ EM for a Gaussian mixture: coordinate ascent on the ELBO

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Volume 0 · Chapter 3 — The deep waters of optimisation (sections 0.11–0.15)
+# # Volume 0, Chapter 3: The deep waters of optimisation (sections 0.11-0.15)
 #
 # Training a network means walking downhill on a loss surface $L(\theta)$ over millions of parameters
 # $\theta$. This chapter looks at the *shape* of that surface and at the walkers:
@@ -233,7 +233,14 @@ gpt3_bytes = hessian_memory()
 assert abs(gpt3_bytes / 6e22 - 1) < 0.03                       # 175e9^2 * 2 = 6.125e22 bytes
 assert abs(175e9**2 / 3e22 - 1) < 0.03                           # entries
 assert abs(gpt3_bytes / 1e21 - 61) < 0.5 and abs(gpt3_bytes / 1e15 / 6e7 - 1) < 0.03   # zettabytes, petabytes
-interact(hessian_memory, log10_params=FloatSlider(value=math.log10(175e9), min=2, max=12, step=0.1));
+
+
+def slide_hessian_memory(log10_params=math.log10(175e9)):
+    hessian_memory(log10_params)  # returns nothing: interact would print the returned bytes under the line
+
+
+interact(slide_hessian_memory, log10_params=FloatSlider(value=math.log10(175e9), min=2, max=12, step=0.1,
+                                                        style={"description_width": "initial"}));
 
 # %% [markdown]
 # **A race on curved valleys.** Five walkers on two valleys, each stopping when $f - f^* < 10^{-10}$:

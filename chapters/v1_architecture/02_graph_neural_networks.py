@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Volume 1, Chapter 2: Graph neural networks, and convolutions that bend
+# # Volume 1, Chapter 2: Graph neural networks, and convolutions that bend (sections 1.5-1.7)
 #
 # A convolution assumes that every pixel has the same neighbours in the same places. Social networks, molecules and
 # citation graphs break that assumption: a node has any number of neighbours and they come in no particular order.

@@ -182,12 +182,13 @@ def kv_calculator(n_layers=32, n_kv_heads=32, head_dim=128, seq_len=4096, batch=
     print(f"KV cache: {size:,} bytes = {size / GiB:.3f} GiB")
 
 
-widgets.interact(kv_calculator, n_layers=widgets.IntSlider(value=32, min=1, max=128),
-                 n_kv_heads=widgets.IntSlider(value=32, min=1, max=128),
-                 head_dim=widgets.IntSlider(value=128, min=16, max=256, step=16),
-                 seq_len=widgets.IntSlider(value=4096, min=128, max=131072, step=128),
-                 batch=widgets.IntSlider(value=1, min=1, max=64),
-                 bytes_per_elem=widgets.Dropdown(options=[1, 2, 4], value=2));
+wide = {"description_width": "initial"}  # whole labels, not "bytes_per..."
+widgets.interact(kv_calculator, n_layers=widgets.IntSlider(value=32, min=1, max=128, style=wide),
+                 n_kv_heads=widgets.IntSlider(value=32, min=1, max=128, style=wide),
+                 head_dim=widgets.IntSlider(value=128, min=16, max=256, step=16, style=wide),
+                 seq_len=widgets.IntSlider(value=4096, min=128, max=131072, step=128, style=wide),
+                 batch=widgets.IntSlider(value=1, min=1, max=64, style=wide),
+                 bytes_per_elem=widgets.Dropdown(options=[1, 2, 4], value=2, style=wide));
 
 # %% [markdown]
 # Now *measure* it: the course's GPT stores one `(k, v)` pair per layer, each of shape $(B, G, T, d)$. The bytes of the

@@ -308,8 +308,13 @@ def matmul_on_roofline(n=512, gpu="H100 SXM"):
 I512, P512 = matmul_on_roofline()
 assert abs(I512 - 512 / 3) < 1e-9 and P512 < h100.tensor_fp16_flops
 assert math.ceil(3 * ridge["H100 SXM"]) == 886
-widgets.interact(matmul_on_roofline, n=widgets.IntSlider(value=512, min=16, max=8192, step=16),
-                 gpu=list(GPUS));
+
+
+def show_roofline(n=512, gpu="H100 SXM"):
+    matmul_on_roofline(n, gpu)  # returns nothing: interact would print a returned (I, P) under the line
+
+
+widgets.interact(show_roofline, n=widgets.IntSlider(value=512, min=16, max=8192, step=16), gpu=list(GPUS));
 
 # %% [markdown]
 # ### Tiling: the trick behind every fast matmul

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Volume 6, Chapter 2: writing your first CUDA kernel (section 6.4)
+# # Volume 6, Chapter 2: Writing your first CUDA kernel (section 6.4)
 #
 # Chapter 1 explained how a GPU executes threads. This chapter writes the programs: *kernels*, functions that
 # thousands of threads run at once, each on its own piece of the data. We write them in Python with Numba's

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Triton: block-level GPU kernels in Python (Volume 6, section 6.5)
+# # Volume 6, Chapter 3: Triton, block-level GPU kernels in Python (section 6.5)
 #
 # **Goals.** By the end you can read and write a Triton kernel: a *grid* of *programs*, each owning one *block* of
 # the data; masks for the ragged last block; the fused, numerically stable softmax kernel; the blocked matmul and its

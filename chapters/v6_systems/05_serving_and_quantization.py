@@ -285,7 +285,7 @@ def plot_speedup(c=0.05):
     plt.show()
 
 
-widgets.interact(plot_speedup, c=widgets.FloatSlider(value=0.05, min=0.0, max=0.5, step=0.01))
+widgets.interact(plot_speedup, c=widgets.FloatSlider(value=0.05, min=0.0, max=0.5, step=0.01));
 
 # %% [markdown]
 # The speed-up saturates in $k$ (the chance of accepting a long prefix decays like $a^k$) while the draft cost grows

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: high-dimensional geometry and the manifold hypothesis (Volume 0, sections 0.1-0.4)
+# # Volume 0, Chapter 1 exercises: High-dimensional geometry and the manifold hypothesis (sections 0.1-0.4)
 #
 # Ten functions, from a one-line formula to a small algorithm. Each exercise states its inputs, outputs and what the
 # check verifies; write the body of the function where it says `# YOUR CODE HERE`, run the cell, then run the

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: the deep waters of optimisation (Volume 0, sections 0.11-0.15)
+# # Volume 0, Chapter 3 exercises: The deep waters of optimisation (sections 0.11-0.15)
 #
 # Ten functions, from reading a Hessian's eigenvalues to the Newton–Schulz iteration behind Muon. Each exercise
 # states its inputs, outputs and what the check verifies; write the body of the function where it says

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: graph neural networks, deformable and dynamic convolution (Volume 1, sections 1.5-1.7)
+# # Volume 1, Chapter 2 exercises: Graph neural networks, deformable and dynamic convolution (sections 1.5-1.7)
 #
 # Ten functions, from the matrices of a graph to a deformable convolution. Each exercise states its inputs, outputs
 # and what the check verifies; write the body of the function where it says `# YOUR CODE HERE`, run the cell, then

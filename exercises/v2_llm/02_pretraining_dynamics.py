@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: pre-training dynamics (Volume 2, sections 2.5-2.7)
+# # Volume 2, Chapter 2 exercises: Pre-training dynamics (sections 2.5-2.7)
 #
 # Nine functions: the compute of a training run, a power-law fit and the Chinchilla optimum (scaling laws, 2.5); top-k
 # gating and the load-balancing loss of a mixture of experts (2.6); NTK-aware RoPE scaling and a sliding-window mask

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: alignment and inference (Volume 2, sections 2.8-2.10, KV cache, speculative decoding)
+# # Volume 2, Chapter 3 exercises: Alignment and inference (sections 2.8-2.10, KV cache, speculative decoding)
 #
 # Ten pieces of the fine-tuning and decoding stack: a LoRA layer, the NF4 code book of QLoRA and blockwise
 # quantisation, the Bradley-Terry reward-model loss, the KL-regularised optimal policy, PPO's clipped objective, the DPO

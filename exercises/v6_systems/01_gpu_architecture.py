@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: GPU architecture (Volume 6, sections 6.1-6.3)
+# # Volume 6, Chapter 1 exercises: GPU architecture (sections 6.1-6.3)
 #
 # Eight exercises, from counting to a state machine: the cost of a branch in SIMT warps, the global ids of a 2-D grid,
 # the occupancy of an SM, the arithmetic intensity of real operations, the roofline, the memory traffic of a tiled

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: Triton kernels (Volume 6, section 6.5)
+# # Volume 6, Chapter 3 exercises: Triton kernels (section 6.5)
 #
 # Six exercises: three pure warm-ups (the block width, one step of the online softmax, the grouped program order of
 # a blocked matmul) and three **Triton kernels** that you write and the grader runs under the Triton interpreter

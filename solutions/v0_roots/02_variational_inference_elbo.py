@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises — Volume 0 · Chapter 2: Variational inference and the ELBO
+# # Volume 0, Chapter 2 exercises: Variational inference and the ELBO (sections 0.5-0.10)
 #
 # Ten functions, from a warm-up to the loss of a VAE. Each exercise states its inputs, outputs and what the check
 # verifies; write the body of the function, run the cell, then run the `check(...)` cell below it. A green block

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: approximation and inductive bias (Volume 1, sections 1.1-1.4)
+# # Volume 1, Chapter 1 exercises: Approximation and inductive bias (sections 1.1-1.4)
 #
 # Twelve exercises, from counting parameters to the ResNet and ConvNeXt blocks. Each states its inputs, outputs and
 # what the check verifies; write the body where it says `# YOUR CODE HERE`, run the cell, then run the `check(...)`

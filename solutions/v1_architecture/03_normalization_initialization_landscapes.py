@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: normalisation, initialisation and loss landscapes (Volume 1, sections 1.8-1.10)
+# # Volume 1, Chapter 3 exercises: Normalisation, initialisation and loss landscapes (sections 1.8-1.10)
 #
 # Twelve functions: three normalisation layers (four functions, BatchNorm has two modes), two initialisers, a
 # 50-layer signal profile, the Jacobian spectrum of a network, and the four tools of a loss-landscape study. Each

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: transformer anatomy (Volume 2, sections 2.1-2.4)
+# # Volume 2, Chapter 1 exercises: Transformer anatomy (sections 2.1-2.4)
 #
 # Eight pieces of a modern decoder-only transformer: causal attention, the head sharing of grouped-query attention,
 # the size of a KV cache and how it grows, rotary position embeddings, ALiBi biases, the SwiGLU feed-forward block,

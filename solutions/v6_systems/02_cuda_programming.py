@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: writing your first CUDA kernels (Volume 6, section 6.4)
+# # Volume 6, Chapter 2 exercises: Writing your first CUDA kernels (section 6.4)
 #
 # Seven exercises: the launch arithmetic, four Numba-CUDA kernels that the checker runs under the CUDA simulator
 # (vector add with a bounds check, a grid-stride loop, the 2-D matrix add, a shared-memory block reduction), and two

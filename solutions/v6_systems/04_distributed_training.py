@@ -14,7 +14,7 @@
 
 
 # %% [markdown]
-# # Exercises: distributed training (Volume 6, sections 6.6-6.7)
+# # Volume 6, Chapter 4 exercises: Distributed training (sections 6.6-6.7)
 #
 # Eight pieces of distributed training, simulated in one process: "ranks" are Python lists of tensors, and a message
 # from rank $r$ to rank $r+1$ is reading one list entry into another. Write the body where it says `# YOUR CODE HERE`,

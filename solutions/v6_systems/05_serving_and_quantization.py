@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Exercises: serving and quantisation (Volume 6, sections 6.8-6.9)
+# # Volume 6, Chapter 5 exercises: Serving and quantisation (sections 6.8-6.9)
 #
 # Nine pieces of an inference stack: five quantisers (absmax int8, its inverse, zero-point, per-channel, ternary
 # BitNet b1.58), the straight-through fake-quantiser of quantisation-aware training, PagedAttention's block
