@@ -174,7 +174,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     print(f"grading {len(paths)} notebook(s), {jobs} at a time; isolation: {isolation_name()}", file=sys.stderr)
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # each grading child is a process: threads only wait
         reports = list(pool.map(lambda p: grade_notebook(p, timeout=args.timeout, seed=args.seed,
-                                                         assignment=args.assignment, hide=hide), paths))
+                                                         assignment=args.assignment, hide=hide,
+                                                         exercise_timeout=args.exercise_timeout), paths))
     # every child is dead here: only now are the table, the feedback and the report written
     names = _submission_names(paths)
     print(format_table(reports, names))
@@ -280,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--assignment", help="the chapter every notebook answers (a check-module key, e.g. "
                                         "high_dim_geometry); default: from each notebook's file name")
     g.add_argument("--jobs", type=int, help="submissions graded at once (default: the number of cores)")
+    g.add_argument("--exercise-timeout", type=float,
+                   help="seconds for each exercise's cases, instead of the chapter's own limits (usually 10)")
     g.set_defaults(fn=cmd_grade)
     pr = sub.add_parser("progress", help="your progress per chapter")
     pr.add_argument("-v", "--verbose", action="store_true", help="list every exercise")

@@ -12,6 +12,7 @@ Messages go to the grader as JSON lines on a pipe whose descriptor the request n
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import os
 import pickle
@@ -148,7 +149,8 @@ def main() -> None:
     from manifold_course.grading.sandbox import GuardedFunction, describe_exception
 
     torch.set_num_threads(int(request.get("threads", 1)))
-    exercises = [(spec, get_exercise(spec["id"])) for spec in request["exercises"]]
+    exercises = [(spec, dataclasses.replace(get_exercise(spec["id"]), timeout=float(spec["timeout"])))
+                 for spec in request["exercises"]]
     for spec, ex in exercises:  # the grader's cases, drawn here from the generator state it sent (not its seed)
         rng = np.random.Generator(np.random.PCG64())
         rng.bit_generator.state = spec["rng_state"]

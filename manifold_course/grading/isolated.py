@@ -21,6 +21,7 @@ exercises. The exercise list is the assignment's (the chapter's declared exercis
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import json
 import os
@@ -266,7 +267,8 @@ def run_child(request: dict, hide: list[Path], budget: float, ex_limits: dict[st
         except (BrokenPipeError, OSError):
             pass
         buf = b""
-        deadline = t0 + STARTUP_S + budget + SLACK_S
+        deadline = t0 + STARTUP_S  # imports; the cells' own clock starts with the first cell
+        cells_started = False
         done = False
         with os.fdopen(rfd, "rb", buffering=0) as chan:
             while not done:
@@ -294,8 +296,15 @@ def run_child(request: dict, hide: list[Path], budget: float, ex_limits: dict[st
                     ev = msg.get("event")
                     if ev == "cell":
                         run.phase, run.cell = "cells", msg.get("cell")
+                        if not cells_started:
+                            cells_started = True
+                            deadline = time.monotonic() + budget + SLACK_S
+                    elif ev == "cell_error" and not cells_started:
+                        cells_started = True
+                        deadline = time.monotonic() + budget + SLACK_S
                     elif ev == "cells_done":
                         run.phase = "exercises"
+                        deadline = time.monotonic() + 30.0  # until the first exercise starts
                     elif ev == "start":
                         run.exercise = str(msg.get("id"))
                         deadline = time.monotonic() + ex_limits.get(run.exercise, 10.0) + SLACK_S
@@ -374,7 +383,7 @@ def redact(message: str) -> str:
 
 
 def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, assignment: str | None = None,
-                     hide: list[Path] | None = None):
+                     hide: list[Path] | None = None, exercise_timeout: float | None = None):
     """Grade one notebook in grading children; returns a :class:`~manifold_course.grading.notebook.NotebookReport`."""
     from manifold_course.grading.check import DEFAULT_SEED, CheckResult, _run_exercise, preserved_global_state
     from manifold_course.grading.exercise import case_rng
@@ -400,6 +409,8 @@ def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, 
         return report
     report.assignment = key
     exercises = list(getattr(check_modules()[key], "EXERCISES", []))
+    if exercise_timeout is not None:  # the instructor's limit for every exercise instead of the chapter's own
+        exercises = [dataclasses.replace(ex, timeout=float(exercise_timeout)) for ex in exercises]
     cells = code_cells(nb)
     fn_names = {ex.id: _function_name(ex, cells) for ex in exercises}
     findings = integrity_findings(cells, exercises, fn_names)
@@ -421,11 +432,11 @@ def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, 
     launches = 0
     while pending and launches < len(exercises) + len(cells) + 2:
         launches += 1
-        budget = deadline - time.monotonic()
-        if budget <= 0:
-            break
+        # a fresh child after a kill re-runs the other cells: it gets what is left of the notebook's time, and at
+        # least a share of it, so that the functions defined before a runaway cell are still graded
+        budget = max(deadline - time.monotonic(), min(timeout, 60.0) / 4)
         request = {"cells": cells, "skip_cells": sorted(skip), "cell_budget": budget, "threads": 1,
-                   "exercises": [{"id": ex.id, "name": fn_names[ex.id], "rng_state": states[ex.id],
+                   "exercises": [{"id": ex.id, "name": fn_names[ex.id], "rng_state": states[ex.id], "timeout": ex.timeout,
                                   "mode": "child" if judged_in_child(ex) else "replay"} for ex in pending]}
         run = run_child(request, hide or [], budget, {ex.id: ex.timeout for ex in pending})
         for msg in run.messages:

@@ -74,7 +74,8 @@ def expected_exercises(nb) -> list[str]:
 
 
 def grade_notebook(path: str | os.PathLike, timeout: float = 600, seed: int | None = None,
-                   assignment: str | None = None, hide: list[Path] | None = None) -> NotebookReport:
+                   assignment: str | None = None, hide: list[Path] | None = None,
+                   exercise_timeout: float | None = None) -> NotebookReport:
     """Grade ``path`` outside the learner's reach (see :mod:`.isolated`): every exercise of its chapter is scored.
 
     ``timeout`` is the budget in seconds for the notebook's cells; each exercise has its own limit besides.
@@ -83,7 +84,8 @@ def grade_notebook(path: str | os.PathLike, timeout: float = 600, seed: int | No
     """
     from manifold_course.grading.isolated import grade_submission
 
-    return grade_submission(Path(path), seed=seed, timeout=timeout, assignment=assignment, hide=hide)
+    return grade_submission(Path(path), seed=seed, timeout=timeout, assignment=assignment, hide=hide,
+                            exercise_timeout=exercise_timeout)
 
 
 def format_table(reports: list[NotebookReport], names: list[str] | None = None) -> str:

@@ -1,0 +1,225 @@
+"""A battery of bad and malicious submissions through ``manifold-course grade``, each with the outcome a
+trustworthy grader gives: no forged score, no hang beyond the limit plus a few seconds, nothing outside the
+submission changed, every declared exercise of the assignment scored.
+
+Most attacks share one notebook (one attack per exercise of the ten in ``high_dim_geometry``) so that the
+battery costs a few grading runs, not dozens.
+"""
+
+import inspect
+import json
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from manifold_course.cli import main
+from manifold_course.geometry import separability, volumes
+from manifold_course.grading.isolated import bwrap_works, redact
+from manifold_course.grading.notebook import grade_notebook
+from manifold_course.grading.registry import check_modules
+
+CHAPTER = "high_dim_geometry"
+IDS = [e.id for e in check_modules()[CHAPTER].EXERCISES]
+NAME = "01_high_dimensional_geometry"     # the chapter's notebook name: the assignment is inferred from it
+
+
+def _nb(path: Path, cells: list[str]) -> Path:
+    path.write_text("".join(f"# %%\n{textwrap.dedent(c).strip()}\n\n" for c in cells))
+    return path
+
+
+def _source(fn) -> str:
+    return textwrap.dedent(inspect.getsource(fn))
+
+
+HEAD = """
+import math, os, sys, subprocess, time
+import numpy as np
+import torch
+from manifold_course.grading import check
+"""
+
+
+@pytest.fixture(scope="module")
+def battery(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    (root / "alice").mkdir()
+    (root / "bob").mkdir()
+    victim = _nb(root / "bob" / f"{NAME}.py", [HEAD, _source(volumes.ball_cube_volume_ratio),
+                                                f'check("{IDS[0]}", ball_cube_volume_ratio)'])
+    victim_text = victim.read_text()
+    out = root / "out"
+    attacker = root / "alice" / f"{NAME}.py"
+    cells = [
+        HEAD,
+        # 1: a correct answer
+        _source(volumes.ball_cube_volume_ratio),
+        f'check("{IDS[0]}", ball_cube_volume_ratio)',
+        # forge the score: rows appended to a results file, the report and another student's notebook rewritten,
+        # this notebook rewritten after grading by a detached process
+        f"""
+        for target in [os.environ.get("MANIFOLD_COURSE_REPORT", "results.jsonl"), {str(out / 'report.json')!r},
+                       {str(victim)!r}, {str(attacker)!r}]:
+            try:
+                with open(target, "a") as fh:
+                    fh.write('{{"exercise_id": "{IDS[1]}", "passed": true, "score": 1.0}}\\n')
+            except OSError as exc:
+                print("blocked", target, exc)
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3); "
+                          "[open(p, 'w').write('hacked') for p in ({str(victim)!r}, {str(attacker)!r}, {str(out / 'report.json')!r})]"],
+                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        """,
+        # 2: an answer whose comparisons always succeed
+        """
+        class Liar(float):
+            def __eq__(self, other): return True
+            def __sub__(self, other): return 0.0
+            def __rsub__(self, other): return 0.0
+            def __abs__(self): return 0.0
+        def gaussian_norm_stats(n, d, seed):
+            return Liar(0.0), Liar(0.0)
+        """,
+        f'check("{IDS[1]}", gaussian_norm_stats)',
+        # 3: a tensor subclass that rewrites every torch call made on it
+        """
+        class Yes(torch.Tensor):
+            @classmethod
+            def __torch_function__(cls, func, types, args=(), kwargs=None):
+                return True
+        def sample_uniform_ball(n, d, seed):
+            return torch.zeros(n, d).as_subclass(Yes)
+        """,
+        f'check("{IDS[2]}", sample_uniform_ball)',
+        # 4: the course's own reference
+        "from manifold_course.geometry.concentration import rowwise_cosine",
+        f'check("{IDS[3]}", rowwise_cosine)',
+        # 5: read the expected value from the caller's frames
+        """
+        def frac_near_orthogonal(d, n_pairs, tol, seed):
+            f = sys._getframe(1)
+            while f is not None:
+                if "expected" in f.f_locals and f.f_locals["expected"] is not None:
+                    return f.f_locals["expected"]
+                f = f.f_back
+            return 0.5
+        """,
+        f'check("{IDS[4]}", frac_near_orthogonal, seed=20261122)',
+        # 6: patch the grader through sys.modules, then submit a stub
+        """
+        for name, mod in list(sys.modules.items()):
+            if name.startswith("manifold_course.grading"):
+                for attr in ("compare", "_compare_float", "run_exercise", "_run_exercise"):
+                    if hasattr(mod, attr):
+                        setattr(mod, attr, lambda *a, **k: None)
+        def twonn_id(X):
+            return 0.0
+        """,
+        f'check("{IDS[5]}", twonn_id)',
+        # 7: an infinite loop that swallows every timeout
+        """
+        def pca_dim(X, frac):
+            while True:
+                try:
+                    time.sleep(0.01)
+                except BaseException:
+                    pass
+        """,
+        f'check("{IDS[6]}", pca_dim)',
+        # 8: a correct answer, graded after the loop above was killed
+        _source(separability.cover_count) + "\n\n" + _source(separability.cover_separable_probability),
+        f'check("{IDS[7]}", cover_separable_probability)',
+        # 9: end the process
+        "def lift_paraboloid(X):\n    os._exit(0)",
+        f'check("{IDS[8]}", lift_paraboloid)',
+        # 10: missing; instead, checks of another chapter's exercises (ignored) and a cell that raises oddly
+        'check("gnn.normalized_adjacency", lambda A: A)\ncheck("elbo.kl_std_normal", lambda *a: 0.0)',
+        """
+        class Odd(Exception):
+            def __str__(self): raise RuntimeError("no message for you")
+        raise Odd()
+        """,
+        "raise KeyboardInterrupt",
+        "print('x' * 100000)",
+    ]
+    _nb(attacker, cells)
+    attacker_text = attacker.read_text()
+    t0 = time.perf_counter()
+    rc = main(["grade", str(attacker), str(victim), "--seed", "1234", "--report", str(out / "report.json"),
+               "--feedback", str(out / "feedback"), "--exercise-timeout", "3", "--timeout", "60"])
+    seconds = time.perf_counter() - t0
+    time.sleep(4)   # give the detached process its chance to strike
+    report = json.loads((out / "report.json").read_text())
+    return dict(rc=rc, seconds=seconds, report=report, victim=victim, victim_text=victim_text,
+                attacker=attacker, attacker_text=attacker_text, out=out)
+
+
+def _rows(rep: dict) -> dict:
+    return {r["id"]: r for r in rep["exercises"]}
+
+
+def test_the_battery_forges_nothing(battery):
+    assert battery["rc"] == 0
+    att, vic = battery["report"]
+    rows = _rows(att)
+    assert list(rows) == IDS, "every declared exercise is scored, and only those"
+    expected = {IDS[0]: "passed", IDS[1]: "error", IDS[2]: "error", IDS[3]: "failed", IDS[4]: ("failed", "error"),
+                IDS[5]: "failed", IDS[6]: "timeout", IDS[7]: "passed", IDS[8]: "error", IDS[9]: "not_attempted"}
+    for ex_id, want in expected.items():
+        want = want if isinstance(want, tuple) else (want,)
+        assert rows[ex_id]["status"] in want, (ex_id, rows[ex_id])
+    assert att["score"] == 2 and att["total"] == 10
+    assert "returned" in rows[IDS[1]]["message"] and "subclass" in rows[IDS[2]]["message"]
+    assert "ended the grading process" in rows[IDS[8]]["message"]
+    assert vic["score"] == 1 and vic["total"] == 10
+
+
+def test_integrity_findings_are_reported_per_exercise(battery):
+    rows = _rows(battery["report"][0])
+    assert any("reference" in f for f in rows[IDS[3]]["integrity"])
+    assert any("stack frame" in f or "f_back" in f for f in rows[IDS[4]]["integrity"])
+    assert any("sys.modules" in f for f in battery["report"][0]["integrity"])
+    assert any("__torch_function__" in f for f in battery["report"][0]["integrity"])   # a class outside the function
+
+
+def test_nothing_outside_the_submission_changed(battery):
+    if not bwrap_works():
+        pytest.skip("without bubblewrap, learner code runs with the instructor's file permissions")
+    assert battery["victim"].read_text() == battery["victim_text"]
+    assert battery["attacker"].read_text() == battery["attacker_text"]
+    assert battery["report"][0]["isolation"].startswith("bubblewrap")
+
+
+def test_time_limits_hold(battery):
+    # a 3 s exercise limit killed the looping child (3 s + slack), and the other children started afresh
+    assert battery["seconds"] < 90
+
+
+def test_feedback_hides_expected_values_and_instructor_paths(battery):
+    files = sorted((battery["out"] / "feedback").iterdir())
+    assert [f.name for f in files] == [f"alice__{NAME}.feedback.txt", f"bob__{NAME}.feedback.txt"]
+    text = files[0].read_text()
+    assert str(battery["out"].parent) not in text and "score: 2/10" in text
+    assert redact("the output: expected 0.25, got 0.5 (error 0.25)") == "the output: expected value hidden, got 0.5 (error 0.25)"
+
+
+def test_a_cell_that_swallows_its_timeout_is_killed_and_skipped(tmp_path):
+    path = _nb(tmp_path / f"{NAME}.py", [
+        HEAD, _source(volumes.ball_cube_volume_ratio),
+        "while True:\n    try:\n        time.sleep(0.05)\n    except BaseException:\n        pass",
+        f'check("{IDS[0]}", ball_cube_volume_ratio)'])
+    t0 = time.perf_counter()
+    rep = grade_notebook(path, timeout=3)
+    assert time.perf_counter() - t0 < 45
+    rows = {r.id: r for r in rep.exercises}
+    assert rows[IDS[0]].status == "passed", rows[IDS[0]]
+    assert "cell 3" in rep.problem and not rep.completed
+
+
+def test_unreadable_and_unassignable_notebooks_are_reported(tmp_path):
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text("{ not a notebook")
+    assert "could not read" in grade_notebook(bad).problem
+    other = _nb(tmp_path / "my_homework.py", ["x = 1"])
+    assert "which chapter" in grade_notebook(other).problem
