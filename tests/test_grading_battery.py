@@ -172,7 +172,10 @@ def test_the_battery_forges_nothing(battery):
     assert att["score"] == 2 and att["total"] == 10
     assert "returned" in rows[IDS[1]]["message"] and "subclass" in rows[IDS[2]]["message"]
     assert "ended the grading process" in rows[IDS[8]]["message"]
-    assert vic["score"] == 1 and vic["total"] == 10
+    if bwrap_works():   # without a sandbox the attacker can reach the other submission: only the report says so
+        assert vic["score"] == 1 and vic["total"] == 10
+    else:
+        assert "process group only" in att["isolation"]
 
 
 def test_integrity_findings_are_reported_per_exercise(battery):

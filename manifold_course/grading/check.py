@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import html
-import json
 import os
 import random
+import re
+import signal
+import threading
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -29,6 +30,7 @@ from manifold_course.grading.sandbox import (
     GuardedFunction,
     LearnerError,
     describe_exception,
+    safe_text,
     time_limit,
 )
 from manifold_course.seeding import grading_seeds
@@ -88,7 +90,7 @@ class CheckResult:
         body = (
             f"passed all {self.cases_total} cases in {self.seconds:.2f} s"
             if self.passed
-            else html.escape(self.message)
+            else re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(self.message))  # `x` as code, not backticks
         )
         return (
             f'<div style="border-left:6px solid {colour};background:{bg};padding:6px 10px;'
@@ -187,7 +189,8 @@ def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None, cases:
         return CheckResult(ex.id, ex.title, status, msg, passed, len(cases), time.perf_counter() - start, out.lines)
 
     if not callable(fn):
-        return result("error", f"check() needs your function or class, got {type(fn).__name__} {fn!r:.60}")
+        return result("error", f"check() needs your function or class, got {type(fn).__name__} "
+                               f"{safe_text(fn, use_repr=True, limit=60)}")
     guarded = GuardedFunction(fn)
     try:
         cases = list(given_cases) if given_cases is not None else list(ex.cases(case_rng(ex.id, seed)))
@@ -231,14 +234,12 @@ def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None, cases:
                     return result("failed", problem)
     except LearnerError as err:
         if err.kind == "timeout":
-            return result("timeout", f"stopped after {ex.timeout:g} s: an infinite loop, or a loop that should be vectorized?")
+            return result("timeout", _timeout_message(ex.timeout, time.perf_counter() - start))
         status = {"not_attempted": "not_attempted", "exit": "error"}.get(err.kind, "error")
         where = _case_name(passed, len(cases), cases[passed]) + ": " if cases and passed < len(cases) and status != "not_attempted" else ""
         return result(status, where + err.message)
     except GradingTimeout:
-        return result("timeout", f"stopped after {ex.timeout:g} s: an infinite loop, or a loop that should be vectorized?")
-    except KeyboardInterrupt:
-        raise
+        return result("timeout", _timeout_message(ex.timeout, time.perf_counter() - start))
     except BaseException as exc:  # noqa: BLE001 - learner code reached through a judge or a returned object
         err = describe_exception(exc)
         status = "not_attempted" if err.kind == "not_attempted" else "error"
@@ -246,20 +247,41 @@ def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None, cases:
     return result("passed", "")
 
 
+def _timeout_message(limit: float, elapsed: float) -> str:
+    if elapsed > limit + 1.0:
+        return (f"stopped after {elapsed:.0f} s (the limit is {limit:g} s): most of that time was one long call into "
+                "compiled code (a huge matrix product, a C loop), which Python can only stop when it returns; "
+                "make the inputs' work smaller or vectorize differently")
+    return f"stopped after {limit:g} s: an infinite loop, or a loop that should be vectorized?"
+
+
 def strict_mode() -> bool:
     return os.environ.get("MANIFOLD_COURSE_STRICT", "") not in ("", "0", "false", "False")
 
 
-def _report(res: CheckResult) -> None:
-    """Append the result to the grader's report file (when a grader runs this kernel)."""
-    path = os.environ.get("MANIFOLD_COURSE_REPORT")
-    if not path:
-        return
+def _catch_ctrl_c(flag: list) -> Any:
+    """Tell a real Ctrl-C / Stop (SIGINT) apart from a ``raise KeyboardInterrupt`` in learner code."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):  # noqa: ARG001
+        flag.append(True)
+        raise KeyboardInterrupt
+
     try:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(res.to_dict()) + "\n")
-    except OSError as exc:
-        warnings.warn(f"could not write the grading report {path}: {exc}", stacklevel=3)
+        signal.signal(signal.SIGINT, on_sigint)
+    except (ValueError, OSError):
+        return None
+    return previous
+
+
+def _restore_ctrl_c(previous: Any) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGINT, previous)
+        except (ValueError, OSError):
+            pass
 
 
 def check(exercise_id: str, fn: Callable[..., Any], seed: int | None = None) -> CheckResult:
@@ -270,13 +292,23 @@ def check(exercise_id: str, fn: Callable[..., Any], seed: int | None = None) -> 
     from manifold_course.grading import progress
     from manifold_course.grading.registry import get_exercise
 
+    exercise_id = exercise_id if isinstance(exercise_id, str) else safe_text(exercise_id, use_repr=True)
     try:
         ex = get_exercise(exercise_id)
     except KeyError as exc:
         res = CheckResult(exercise_id, exercise_id, "error", str(exc.args[0]), 0, 0, 0.0)
     else:
-        res = run_exercise(ex, fn, seed)
-    _report(res)
+        interrupted = []
+        previous = _catch_ctrl_c(interrupted)
+        try:
+            res = run_exercise(ex, fn, seed)
+        except BaseException as exc:  # noqa: BLE001 - a learner's KeyboardInterrupt or anything else that escaped
+            if interrupted:
+                raise  # the learner pressed Stop: that one is theirs to see
+            res = CheckResult(ex.id, ex.title, "error", f"your code raised {type(exc).__name__}: "
+                                                        f"{safe_text(exc)}", 0, 0, 0.0)
+        finally:
+            _restore_ctrl_c(previous)
     progress.record(res)
     if strict_mode() and not res.passed:
         raise AssertionError(res.line())

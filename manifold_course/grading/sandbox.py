@@ -12,6 +12,7 @@ import ctypes
 import io
 import signal
 import threading
+import time
 import traceback
 from typing import Any, Callable, Iterator
 
@@ -65,13 +66,17 @@ def time_limit(seconds: float) -> Iterator[None]:
         def _on_alarm(signum, frame):  # noqa: ARG001
             raise GradingTimeout()
 
+        outer_left = signal.getitimer(signal.ITIMER_REAL)[0]   # an enclosing limit keeps running after this one
+        began = time.monotonic()
         previous = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_left) if outer_left > 0 else seconds)
         try:
             yield
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            if outer_left > 0:
+                signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - began), 0.001))
         return
     # Elsewhere (Windows, or a worker thread): a watchdog thread injects the exception.
     target = threading.get_ident()
@@ -101,6 +106,18 @@ def _learner_location(exc: BaseException) -> str:
     return ""
 
 
+def safe_text(obj: Any, use_repr: bool = False, limit: int = 300) -> str:
+    """``str(obj)`` (or ``repr``), first line, shortened; a placeholder when it raises or takes over 2 s."""
+    try:
+        with time_limit(2.0):
+            raw = repr(obj) if use_repr else str(obj)
+        raw = raw if isinstance(raw, str) else ""
+    except BaseException:  # noqa: BLE001 - a learner's __str__/__repr__ that raises or hangs
+        return "(its message could not be shown)" if not use_repr else f"<a {type(obj).__name__}>"
+    raw = raw.strip()
+    return raw.splitlines()[0][:limit] if raw else ""
+
+
 def describe_exception(exc: BaseException) -> LearnerError:
     """Turn whatever learner code raised into a one-line :class:`LearnerError`."""
     if isinstance(exc, NotImplementedError):
@@ -109,8 +126,7 @@ def describe_exception(exc: BaseException) -> LearnerError:
         return LearnerError("timeout", "")
     if isinstance(exc, SystemExit):
         return LearnerError("exit", "your code called sys.exit() / exit(); return a value instead")
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text[:300]
+    text = safe_text(exc)
     msg = f"{type(exc).__name__}{': ' + text if text else ''}{_learner_location(exc)}"
     return LearnerError("error", f"your code raised {msg}")
 

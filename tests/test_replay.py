@@ -1,0 +1,65 @@
+"""Classroom grading judges an answer from the plain data a grading child recorded (manifold_course.grading.isolated):
+for every exercise not marked ``judged_in_child``, recording a correct answer and replaying it through the
+exercise's own comparison, judge and properties must pass, and a wrong recorded answer must fail."""
+
+import pytest
+import torch
+
+from manifold_course.grading import wire
+from manifold_course.grading.check import _run_exercise, preserved_global_state, seed_globals
+from manifold_course.grading.exercise import case_rng
+from manifold_course.grading.isolated import Replayer
+from manifold_course.grading.registry import all_exercises
+from manifold_course.grading.sandbox import GuardedFunction
+
+REPLAYED = {i: e for i, e in all_exercises().items() if not e.judged_in_child}
+
+
+def _record(ex, good, cases):
+    calls = []
+
+    def recorder(*args, **kwargs):
+        out = good(*args, **kwargs)
+        calls.append([wire.call_key(args, kwargs), {"value": wire.encode(out)}])
+        return out
+
+    for case in cases:
+        recorder(*case.args, **case.kwargs)
+    for prop in ex.properties:
+        seed_globals()
+        prop(GuardedFunction(recorder))
+    return calls
+
+
+def test_most_exercises_are_judged_by_the_grader_itself():
+    assert len(REPLAYED) >= 0.8 * len(all_exercises())
+
+
+@pytest.mark.parametrize("ex_id", sorted(REPLAYED))
+def test_a_recorded_correct_answer_passes_on_replay(ex_id):
+    ex = REPLAYED[ex_id]
+    good = ex.reference or ex.known_good
+    with preserved_global_state():
+        cases = list(ex.cases(case_rng(ex.id, 11)))
+        calls = _record(ex, good, cases)
+        res = _run_exercise(ex, Replayer(calls, "f"), None, cases=cases)
+    assert res.passed, res.message
+
+
+def test_a_recorded_wrong_answer_fails_and_an_unknown_call_is_not_answered():
+    ex = REPLAYED["high_dim_geometry.ball_cube_volume_ratio"]
+    cases = list(ex.cases(case_rng(ex.id, 11)))
+    calls = [[wire.call_key(c.args, dict(c.kwargs)), {"value": 0.5}] for c in cases]
+    assert _run_exercise(ex, Replayer(calls, "f"), None, cases=cases).status == "failed"
+    assert _run_exercise(ex, Replayer([], "f"), None, cases=cases).status == "error"
+
+
+def test_only_plain_data_crosses_the_wall():
+    class Sub(torch.Tensor):
+        pass
+
+    assert "unplain" in wire.encode(torch.zeros(2).as_subclass(Sub))
+    assert "unplain" in wire.encode(object())
+    t = wire.decode(wire.encode((torch.arange(6.0).reshape(2, 3), {"k": [1, 2.5, None]})))
+    assert type(t[0]) is torch.Tensor and torch.equal(t[0], torch.arange(6.0).reshape(2, 3)) and t[1] == {"k": [1, 2.5, None]}
+    assert wire.decode(wire.encode(torch.tensor(1.5, dtype=torch.bfloat16))).dtype == torch.bfloat16
