@@ -179,7 +179,10 @@ def bwrap_works() -> bool:
     return r.returncode == 0
 
 
-_BWRAP_BASE = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+# the whole file system read-only (the child writes only to its own folder, bound writable after this; /tmp is
+# not replaced, since the course and its virtual environment may live there), fresh /dev and /proc, every namespace
+# unshared (no network, its own PID space: nothing it starts outlives it)
+_BWRAP_BASE = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                "--unshare-all", "--die-with-parent", "--new-session"]
 
 
