@@ -226,3 +226,26 @@ def test_unreadable_and_unassignable_notebooks_are_reported(tmp_path):
     assert "could not read" in grade_notebook(bad).problem
     other = _nb(tmp_path / "my_homework.py", ["x = 1"])
     assert "which chapter" in grade_notebook(other).problem
+
+
+def test_a_child_sees_neither_other_childrens_folders_nor_the_network(tmp_path):
+    if not bwrap_works():
+        pytest.skip("needs bubblewrap")
+    from manifold_course.grading.isolated import _children_root, run_child
+
+    decoy = _children_root() / "child-decoy"
+    decoy.mkdir(exist_ok=True)
+    (decoy / "secret.txt").write_text("another student's output")
+    probe = """
+    import os, socket
+    mine = os.path.dirname(os.getcwd())              # <children root>/child-XXXX/work is the working folder
+    if os.listdir(os.path.dirname(mine)) != [os.path.basename(mine)]:
+        os._exit(3)
+    try:
+        socket.create_connection(("1.1.1.1", 53), timeout=2)
+        os._exit(4)
+    except OSError:
+        pass
+    """
+    run = run_child({"cells": [textwrap.dedent(probe)], "cell_budget": 20, "exercises": []}, [], 20, {})
+    assert not run.stopped and any(m.get("event") == "done" for m in run.messages), run

@@ -192,11 +192,23 @@ def isolation_name() -> str:
                  "install bubblewrap (Debian/Ubuntu: apt install bubblewrap) for a real sandbox")
 
 
+@functools.lru_cache(maxsize=1)
+def _children_root() -> Path:
+    """A private folder (0700) holding this grader's children's working folders; removed at exit."""
+    import atexit
+
+    root = Path(tempfile.mkdtemp(prefix="mc-grade-"))
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
 def _child_command(work: Path, hide: list[Path]) -> list[str]:
     py = [sys.executable, "-I", "-m", "manifold_course.grading.child"]
     if not bwrap_works():
         return py
-    cmd = [shutil.which("bwrap") or "bwrap", *_BWRAP_BASE, "--bind", str(work), str(work)]
+    # the children's folders share one parent: an empty tmpfs over it hides the other children's folders
+    cmd = [shutil.which("bwrap") or "bwrap", *_BWRAP_BASE, "--tmpfs", str(_children_root()),
+           "--bind", str(work), str(work)]
     for p in hide:
         if p.is_dir():
             cmd += ["--tmpfs", str(p)]
@@ -251,7 +263,7 @@ def run_child(request: dict, hide: list[Path], budget: float, ex_limits: dict[st
     """Start a grading child on ``request`` and collect its messages, killing it at the limits."""
     run = ChildRun()
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="mc-child-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="child-", dir=_children_root()) as tmp:
         work = Path(tmp) / "work"
         work.mkdir()
         os.chmod(work, 0o777)
