@@ -400,11 +400,10 @@ def redact(message: str) -> str:
 def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, assignment: str | None = None,
                      hide: list[Path] | None = None, exercise_timeout: float | None = None):
     """Grade one notebook in grading children; returns a :class:`~manifold_course.grading.notebook.NotebookReport`."""
-    from manifold_course.grading.check import DEFAULT_SEED, CheckResult, _run_exercise, preserved_global_state
+    from manifold_course.grading.check import DEFAULT_SEED
     from manifold_course.grading.exercise import case_rng
     from manifold_course.grading.notebook import ExerciseRow, NotebookReport, expected_exercises, read_notebook
     from manifold_course.grading.registry import check_modules
-    from manifold_course.seeding import grading_seeds
 
     start = time.perf_counter()
     report = NotebookReport(str(path))
@@ -462,8 +461,7 @@ def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, 
             ex = next((e for e in pending if e.id == msg.get("id")), None)
             if ex is None or ex.id in rows:
                 continue
-            rows[ex.id] = _judge(ex, msg, cases[ex.id], fn_names[ex.id], seed, _run_exercise, preserved_global_state,
-                                 grading_seeds, CheckResult, ExerciseRow)
+            rows[ex.id] = _judge(ex, msg, cases[ex.id], fn_names[ex.id], seed)
         pending = [ex for ex in pending if ex.id not in rows]
         if not run.stopped:
             break
@@ -511,7 +509,12 @@ def _function_name(ex, cells: list[str]) -> str:
     return getattr(ref, "__name__", ex.id.split(".", 1)[1])
 
 
-def _judge(ex, msg, cases, name, seed, run_exercise, preserved, grading_seeds, CheckResult, ExerciseRow):
+def _judge(ex, msg, cases, name, seed):
+    """One exercise's row from the child's message: judged here by replay, or taken from the child (marked)."""
+    from manifold_course.grading.check import _run_exercise, preserved_global_state
+    from manifold_course.grading.notebook import ExerciseRow
+    from manifold_course.seeding import grading_seeds
+
     if msg.get("missing"):
         return ExerciseRow(ex.id, False, 0.0, "not_attempted",
                            f"no function `{name}` for this exercise: define it and call check(\"{ex.id}\", {name})", 0.0)
@@ -538,6 +541,6 @@ def _judge(ex, msg, cases, name, seed, run_exercise, preserved, grading_seeds, C
         replay = Replayer(calls, name)
     except Exception:  # noqa: BLE001 - malformed data from the child
         return ExerciseRow(ex.id, False, 0.0, "error", "the grading process sent malformed results", 0.0)
-    with grading_seeds(), preserved():
-        res = run_exercise(ex, replay, seed, cases=cases)
+    with grading_seeds(), preserved_global_state():
+        res = _run_exercise(ex, replay, seed, cases=cases)
     return ExerciseRow(ex.id, res.passed, res.score, res.status, res.message, res.seconds)
