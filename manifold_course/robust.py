@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -87,6 +88,19 @@ def _first_line(source: str) -> str:
     return ""
 
 
+def _kernel_group(km) -> int | None:
+    """The process group of ``km``'s running kernel (None if it has none)."""
+    return getattr(getattr(km, "provisioner", None), "pgid", None)
+
+
+def _kill_group(pgid: int | None) -> None:
+    if pgid and pgid > 1 and pgid != os.getpgrp():
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass                                # already gone
+
+
 def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookRun:
     """Execute ``path`` in a fresh kernel with ``config``'s environment; every cell runs even after a failure."""
     import nbclient
@@ -96,6 +110,7 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
     from jupyter_client import KernelManager
 
     scratch = tempfile.mkdtemp(prefix="mc-robust-")
+    groups: list[int | None] = []
     env = dict(os.environ)
     env.update({"MPLBACKEND": "Agg", "MANIFOLD_COURSE_STRICT": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
                 "OMP_WAIT_POLICY": "PASSIVE", "MANIFOLD_COURSE_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -109,10 +124,17 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
         km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(scratch, "kernel"))
         client = nbclient.NotebookClient(nb, km=km, timeout=timeout, allow_errors=True, kernel_name="python3",
                                          shutdown_kernel="immediate",   # nothing to save: no graceful 2-3 s wait
-                                         resources={"metadata": {"path": str(Path(path).parent)}})
+                                         resources={"metadata": {"path": str(Path(path).parent)}},
+                                         on_notebook_start=lambda **_: groups.append(_kernel_group(km)))
         client.execute(env=env)
     except Exception as exc:  # noqa: BLE001 - a dead kernel or a cell timeout: report it, keep the other runs going
         run.crashed = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:300]
+    finally:
+        # The kernel runs in a session of its own (jupyter_client starts it so), and whatever it started (a
+        # torch.distributed worker, a DataLoader, a process pool) shares its process group. An "immediate" shutdown
+        # kills the kernel, not always what it started: kill the whole group, so nothing outlives its notebook.
+        for pgid in groups:
+            _kill_group(pgid)
     code_cells = [c for c in nb.cells if c.cell_type == "code"] if "nb" in locals() else []
     for i, cell in enumerate(code_cells, start=1):
         for out in cell.get("outputs", []):

@@ -418,34 +418,46 @@ assert last_ratio["post"] > 2.5 and 0.6 < last_ratio["pre"] < 1.5
 # Post-Norm concentrates the gradient in the last block (several times the others, printed above), as Xiong et al. predict;
 # Pre-Norm spreads it evenly over depth. Large last-layer gradients are why Post-Norm needs a learning-rate warm-up.
 #
-# **Training at a high learning rate without warm-up.** Six blocks, AdamW at $3\times10^{-2}$ (ten times the usual
-# rate for this model), no warm-up, no clipping, 100 steps each:
+# **Training at a high learning rate without warm-up.** Four blocks, AdamW at $3\times10^{-2}$ (ten times the usual
+# rate for this model), no warm-up, no clipping, 60 steps each. One run is one draw of the initialisation and of the
+# batches, so each variant is trained from three seeds:
 
 # %%
-runs = {}
-for norm in ("pre", "post"):
-    manual_seed(0)
-    m = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, d_model=32, n_layers=6, norm=norm))
-    curve = train_gpt(m, train_ids, steps=100, batch_size=16, lr=3e-2, seed=0)
-    runs[norm] = (curve, evaluate_loss(m, val_ids, n_batches=10, batch_size=32))
+seeds = (0, 1, 2)
+runs = {"pre": [], "post": []}                                       # per seed: (training curve, validation loss)
+for norm in runs:
+    for s in seeds:
+        manual_seed(s)
+        m = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, d_model=32, n_layers=4, norm=norm))
+        curve = train_gpt(m, train_ids, steps=60, batch_size=16, lr=3e-2, seed=s)
+        runs[norm].append((curve, evaluate_loss(m, val_ids, n_batches=10, batch_size=32)))
 unigram = torch.bincount(train_ids, minlength=tok.vocab_size).double() / len(train_ids)
 H_unigram = -(unigram[unigram > 0] * unigram[unigram > 0].log()).sum().item()
 fig, ax = plotting.figure(width=5.5)
-for norm, (curve, _) in runs.items():
-    ax.plot(curve, label=f"{norm}-norm", lw=0.9)
+for norm, color in (("pre", "C0"), ("post", "C1")):
+    for k, (curve, _) in enumerate(runs[norm]):
+        ax.plot(curve, color=color, lw=0.8, alpha=0.8, label=f"{norm}-norm" if k == 0 else None)
 ax.axhline(H_unigram, color="gray", ls="--", label="unigram entropy")
-plotting.label(ax, "lr 3e-2, no warm-up, 6 blocks", "step", "training loss (nats/char)")
+plotting.label(ax, "lr 3e-2, no warm-up, 4 blocks, 3 seeds each", "step", "training loss (nats/char)")
 ax.legend()
 plt.show()
-print(f"validation loss: pre-norm {runs['pre'][1]:.3f}, post-norm {runs['post'][1]:.3f}; unigram entropy {H_unigram:.3f}")
-assert runs["post"][1] > runs["pre"][1] + 0.15
-assert runs["pre"][1] < H_unigram and runs["post"][1] > H_unigram - 0.2   # post-norm: no better than frequencies
+val = {norm: np.array([v for _, v in r]) for norm, r in runs.items()}
+learned = int((val["pre"] < H_unigram - 0.05).sum())
+print(f"unigram entropy {H_unigram:.3f} nats/char; validation loss by seed:")
+for norm in val:
+    print(f"  {norm}-norm  " + "  ".join(f"{v:.3f}" for v in val[norm]))
+print(f"pre-norm got below the unigram entropy (by more than 0.05) in {learned} of {len(seeds)} seeds, "
+      f"post-norm in {int((val['post'] < H_unigram - 0.05).sum())}")
+assert (val["post"] > H_unigram - 0.2).all()         # post-norm, every seed: no better than the character frequencies
+assert learned >= 1 and np.median(val["pre"]) < np.median(val["post"])
 
 # %% [markdown]
-# At this learning rate Post-Norm stalls at about the unigram entropy (it predicts no better than the character
-# frequencies) while Pre-Norm gets below it and keeps learning. Try it yourself: lower `lr` tenfold in the cell above
-# and see whether Post-Norm trains too. The point is the margin of stability, which is why large models since GPT-2 are
-# mostly Pre-Norm. (Pre-Norm has a cost: later blocks add to an ever-growing residual
+# At this learning rate Post-Norm stalls at about the unigram entropy in every seed: it predicts no better than the
+# character frequencies. Pre-Norm gets below it and keeps learning in most seeds (the count is printed above). Not in
+# all of them: when this chapter was written, about one seed in eight stalled Pre-Norm too at this rate, so
+# $3\times10^{-2}$ is near Pre-Norm's own edge. This is why the claim is a statement over seeds and not about one run.
+# Try it yourself: lower `lr` tenfold in the cell above and see whether Post-Norm trains too. The point is the margin of stability, which is why large models since
+# GPT-2 are mostly Pre-Norm. (Pre-Norm has a cost: later blocks add to an ever-growing residual
 # stream, so deep Pre-Norm stacks may use their depth less efficiently; variants such as DeepNorm revisit Post-Norm.)
 #
 # ## The assembled GPT
