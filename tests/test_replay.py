@@ -39,10 +39,12 @@ def test_most_exercises_are_judged_by_the_grader_itself():
 def test_a_recorded_correct_answer_passes_on_replay(ex_id):
     ex = REPLAYED[ex_id]
     good = ex.reference or ex.known_good
+    if ex.adapter is not None:              # the child records the observations of an adapted answer
+        good = ex.adapter(good)
     with preserved_global_state():
         cases = list(ex.cases(case_rng(ex.id, 11)))
         calls = _record(ex, good, cases)
-        res = _run_exercise(ex, Replayer(calls, "f"), None, cases=cases)
+        res = _run_exercise(ex, Replayer(calls, "f"), None, cases=cases, adapted=True)
     assert res.passed, res.message
 
 

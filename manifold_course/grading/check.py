@@ -173,7 +173,10 @@ def seed_globals() -> None:
     torch.manual_seed(0)
 
 
-def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None, cases: list[Case] | None = None) -> CheckResult:
+def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None, cases: list[Case] | None = None,
+                  adapted: bool = False) -> CheckResult:
+    """Judge ``fn`` on ``ex``'s cases and properties. ``adapted``: ``fn`` already answers with the observations
+    of ``ex.adapter`` (the grader's replay of recorded answers), so only the reference is adapted here."""
     given_cases = cases
     if seed is None and given_cases is None:
         seed = int(os.environ.get("MANIFOLD_COURSE_SEED", DEFAULT_SEED))
@@ -191,6 +194,10 @@ def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None, cases:
     if not callable(fn):
         return result("error", f"check() needs your function or class, got {type(fn).__name__} "
                                f"{safe_text(fn, use_repr=True, limit=60)}")
+    reference = ex.reference
+    if ex.adapter is not None:
+        fn = fn if adapted else ex.adapter(fn)
+        reference = ex.adapter(reference) if reference is not None else None
     guarded = GuardedFunction(fn)
     try:
         cases = list(given_cases) if given_cases is not None else list(ex.cases(case_rng(ex.id, seed)))
@@ -202,9 +209,9 @@ def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None, cases:
             for i, case in enumerate(cases):
                 where = _case_name(i, len(cases), case)
                 expected = None
-                if ex.reference is not None:
+                if reference is not None:
                     try:
-                        expected = ex.reference(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
+                        expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(dict(case.kwargs)))
                     except Exception as exc:  # noqa: BLE001 - the course's own reference failed
                         return result("error", f"{where}: the reference solution failed ({type(exc).__name__}: {exc}); "
                                                "this is a bug in the course, not in your code: please report it")

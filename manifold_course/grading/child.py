@@ -146,7 +146,7 @@ def main() -> None:
     from manifold_course.grading import wire
     from manifold_course.grading.check import _run_exercise, _snapshot, _unchanged, seed_globals
     from manifold_course.grading.registry import get_exercise
-    from manifold_course.grading.sandbox import GuardedFunction, describe_exception
+    from manifold_course.grading.sandbox import GuardedFunction, LearnerError, describe_exception
 
     torch.set_num_threads(int(request.get("threads", 1)))
     exercises = [(spec, dataclasses.replace(get_exercise(spec["id"]), timeout=float(spec["timeout"])))
@@ -190,13 +190,15 @@ def main() -> None:
             chan.send(event="result", id=ex.id, is_reference=True)
             continue
         calls: list[list[Any]] = []
+        # an adapted exercise records the observations of the answer (plain data), not the answer itself
+        target = ex.adapter(fn) if ex.adapter is not None and spec["mode"] != "child" else fn
 
-        def recorder(*args, _fn=fn, **kwargs):
+        def recorder(*args, _fn=target, **kwargs):
             key = wire.call_key(args, kwargs)
             try:
                 result = _fn(*args, **kwargs)
             except BaseException as exc:  # noqa: BLE001
-                err = describe_exception(exc)
+                err = exc if isinstance(exc, LearnerError) else describe_exception(exc)
                 calls.append([key, {"kind": err.kind, "message": err.message}])
                 raise
             calls.append([key, {"value": wire.encode(result)}])

@@ -46,10 +46,16 @@ class Exercise:
     - ``timeout``: seconds for all cases together; learner code running longer is stopped.
     - ``known_good``: for an exercise judged without a ``reference``, a correct implementation
       that the test suite runs to prove the check accepts right answers.
-    - ``judged_in_child``: classroom grading judges this exercise inside the grading sandbox, because its
-      answer is an object with behaviour (a class, an ``nn.Module``) or its checks need autograd through the
-      learner's code; every other exercise is judged by the grader from plain recorded answers
-      (see :mod:`manifold_course.grading.isolated`), and a test proves that replay works for it.
+    - ``adapter``: for an answer that is not a plain function of plain data (a class, an ``nn.Module``, a
+      function whose *gradient* is part of the answer): ``adapter(answer)`` returns a function of plain inputs
+      that exercises the answer and returns plain *observations* (outputs, gradients, a log of method calls; see
+      :mod:`manifold_course.grading.probes`). The cases, the judge and the properties see the adapted function,
+      and the reference is adapted the same way, so classroom grading records the observations in the sandbox
+      and judges them in the grader like any other answer.
+    - ``judged_in_child``: classroom grading judges this exercise inside the grading sandbox (the report says so),
+      for an answer no adapter turns into plain observations yet; every other exercise is judged by the grader
+      from plain recorded answers (see :mod:`manifold_course.grading.isolated`), and a test proves that replay
+      works for it.
     """
 
     id: str
@@ -62,6 +68,7 @@ class Exercise:
     atol: float = 1e-6
     timeout: float = 10.0
     known_good: Callable[..., Any] | None = None
+    adapter: Callable[[Any], Callable[..., Any]] | None = None
     judged_in_child: bool = False
 
     def __post_init__(self) -> None:

@@ -542,5 +542,5 @@ def _judge(ex, msg, cases, name, seed):
     except Exception:  # noqa: BLE001 - malformed data from the child
         return ExerciseRow(ex.id, False, 0.0, "error", "the grading process sent malformed results", 0.0)
     with grading_seeds(), preserved_global_state():
-        res = _run_exercise(ex, replay, seed, cases=cases)
+        res = _run_exercise(ex, replay, seed, cases=cases, adapted=True)
     return ExerciseRow(ex.id, res.passed, res.score, res.status, res.message, res.seconds)
