@@ -15,6 +15,7 @@ from torch import nn
 
 from manifold_course.grading import Case, Exercise
 from manifold_course.grading.compare import compare
+from manifold_course.grading.probes import gradient_judge, input_gradients
 from manifold_course.nn import decoding, lora, quantization
 from manifold_course.probability import preferences
 
@@ -153,19 +154,6 @@ def _bt_cases(rng):
                rtol=1e-10, atol=1e-12)
 
 
-def _bt_gradient(fn) -> str | None:
-    rw = torch.tensor([0.3, -1.0, 2.0], requires_grad=True)
-    rl = torch.tensor([0.5, 0.2, -1.0], requires_grad=True)
-    loss = fn(rw, rl)
-    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
-        return "the loss must be a torch scalar built from the inputs (so that gradients flow back to the rewards)"
-    loss.backward()
-    want = -torch.sigmoid(-(rw - rl).detach()) / 3
-    if rw.grad is None or not torch.allclose(rw.grad, want, atol=1e-6):
-        return "the gradient with respect to r_chosen is wrong: it should be -sigmoid(r_l - r_w) / N (raises r_w)"
-    return None
-
-
 def _kl_policy_cases(rng):
     yield Case((_simplex(rng, 6), _t(rng, 6, dtype=F64), 0.5), label="K = 6, beta 0.5")
     yield Case((_simplex(rng, 3, 7), _t(rng, 3, 7, dtype=F64), 1.0), label="3 prompts x 7 responses: normalise the last axis")
@@ -195,24 +183,6 @@ def _dpo_cases(rng):
                rtol=1e-5, atol=1e-5)
     yield Case((logps(11, dtype=F32), logps(11, dtype=F32), logps(11, dtype=F32), logps(11, dtype=F32), 0.2),
                label="float32", rtol=1e-4, atol=1e-5)
-
-
-def _dpo_gradients(fn) -> str | None:
-    gen = torch.Generator().manual_seed(3)
-    args = [-(torch.rand(5, generator=gen, dtype=F64) * 30) for _ in range(4)]
-    pw, pl = args[0].clone().requires_grad_(True), args[1].clone().requires_grad_(True)
-    loss = fn(pw, pl, args[2], args[3], 0.3)
-    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
-        return "the loss must be a torch scalar built from the policy log-probs, so that gradients reach the policy"
-    loss.backward()
-    rw, rl = args[0].clone().requires_grad_(True), args[1].clone().requires_grad_(True)
-    preferences.dpo_loss(rw, rl, args[2], args[3], 0.3).backward()
-    if pw.grad is None or pl.grad is None:
-        return "no gradient reached the policy log-probs"
-    if not (torch.allclose(pw.grad, rw.grad, atol=1e-9) and torch.allclose(pl.grad, rl.grad, atol=1e-9)):
-        return ("the gradients differ from the reference's: the chosen log-prob should be pushed up and the rejected "
-                "one down, weighted by sigmoid(-beta * margin) / N")
-    return None
 
 
 def _ppo_cases(rng):
@@ -304,14 +274,21 @@ EXERCISES = [
     Exercise("alignment.nf4_quantize", "Blockwise NF4 quantisation: codes and absmax scales",
              cases=_nf4_cases, reference=quantization.nf4_quantize, rtol=1e-6, atol=0.0),
     Exercise("alignment.bradley_terry_loss", "The Bradley-Terry reward-model loss",
-             cases=_bt_cases, reference=preferences.bradley_terry_loss, rtol=1e-5, atol=1e-6,
-             properties=[_bt_gradient], judged_in_child=True),
+             cases=_bt_cases, reference=preferences.bradley_terry_loss, adapter=input_gradients({0: "r_chosen", 1: "r_rejected"}),
+             judge=gradient_judge(1e-5, 1e-6, hint="d loss / d r_chosen = -sigmoid(r_rejected - r_chosen) / N: training raises r_chosen",
+                                  not_differentiable="the loss must be a torch scalar built from the inputs (so that "
+                                  "gradients flow back to the rewards)")),
     Exercise("alignment.optimal_kl_policy", "The KL-regularised optimal policy pi* ~ pi_ref exp(r / beta)",
              cases=_kl_policy_cases, reference=preferences.optimal_kl_policy, rtol=1e-9, atol=1e-12),
     Exercise("alignment.ppo_clip_objective", "PPO's clipped surrogate objective",
              cases=_ppo_cases, reference=preferences.ppo_clip_objective, rtol=1e-9, atol=1e-12),
     Exercise("alignment.dpo_loss", "The DPO loss",
-             cases=_dpo_cases, reference=preferences.dpo_loss, rtol=1e-9, atol=1e-12, properties=[_dpo_gradients], judged_in_child=True),
+             cases=_dpo_cases, reference=preferences.dpo_loss,
+             adapter=input_gradients({0: "the policy's chosen log-probs", 1: "the policy's rejected log-probs"}),
+             judge=gradient_judge(1e-9, 1e-12, grad_atol=1e-12, hint="the chosen log-prob is pushed up and the "
+                                  "rejected one down, weighted by sigmoid(-beta * margin) / N",
+                                  not_differentiable="the loss must be a torch scalar built from the policy log-probs, "
+                                  "so that gradients reach the policy")),
     Exercise("alignment.top_p_filter", "Top-p (nucleus) filtering",
              cases=_top_p_cases, reference=decoding.top_p_filter, judge=_judge_top_p),
     Exercise("alignment.residual_distribution", "Speculative sampling: the residual distribution",

@@ -16,6 +16,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from manifold_course.grading import Case, Exercise
 from manifold_course.grading.compare import compare, float_problem
+from manifold_course.grading.probes import gradient_judge, input_gradients
 from manifold_course.nn import deformable, gnn, graphs
 
 CHAPTER = "v1_architecture/02_graph_neural_networks"
@@ -268,19 +269,6 @@ def _interp_cases(rng):
     yield Case((x32, torch.as_tensor(rng.uniform(-2, 31, size=(3, 8)), dtype=torch.float32)), label="float32, some outside")
 
 
-def _interp_differentiable(fn) -> str | None:
-    x = torch.tensor([[[1.0, 3.0, -2.0, 0.5]]], dtype=torch.float64)
-    pos = torch.tensor([[0.3, 1.6, 2.25]], dtype=torch.float64, requires_grad=True)
-    out = fn(x, pos)
-    if not out.requires_grad:
-        return "the output does not depend differentiably on the positions (no gradient): use t = p - floor(p) as a weight"
-    (grad,) = torch.autograd.grad(out.sum(), pos)
-    want = torch.tensor([[2.0, -5.0, 2.5]], dtype=torch.float64)
-    if not torch.allclose(grad, want):
-        return f"d output / d position should be the slope x[i+1] - x[i] = {want.tolist()}, got {grad.tolist()}"
-    return None
-
-
 def _deform_cases(rng):
     x = torch.as_tensor(rng.standard_normal((2, 3, 13)))
     w = torch.as_tensor(rng.standard_normal((4, 3, 3)))
@@ -295,26 +283,6 @@ def _deform_cases(rng):
     x32 = torch.as_tensor(rng.standard_normal((3, 2, 20)), dtype=torch.float32)
     yield Case((x32, torch.as_tensor(rng.standard_normal((5, 2, 5)), dtype=torch.float32),
                 torch.as_tensor(rng.uniform(-1.5, 1.5, size=(3, 16, 5)), dtype=torch.float32)), label="float32")
-
-
-def _deform_properties(fn) -> str | None:
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(2, 3, 12, generator=g, dtype=torch.float64)
-    w = torch.randn(4, 3, 3, generator=g, dtype=torch.float64)
-    problem = compare(fn(x, w, torch.zeros(2, 12, 3, dtype=torch.float64), padding=1), F.conv1d(x, w, padding=1),
-                      1e-9, 1e-9, "with zero offsets and padding=1, the output")
-    if problem:
-        return problem + " (should equal F.conv1d(x, w, padding=1))"
-    off = (0.6 * torch.randn(2, 10, 3, generator=g, dtype=torch.float64)).requires_grad_()
-    out = fn(x, w, off)
-    if not out.requires_grad:
-        return "the output carries no gradient to the offsets: interpolate with weights t = p - floor(p), do not round"
-    (grad,) = torch.autograd.grad((out ** 2).sum(), off)
-    off_ref = off.detach().clone().requires_grad_()
-    (grad_ref,) = torch.autograd.grad((deformable.deform_conv1d(x, w, off_ref) ** 2).sum(), off_ref)
-    if float(grad.abs().max()) == 0.0 or not torch.allclose(grad, grad_ref, rtol=1e-6, atol=1e-9):
-        return "the gradient with respect to the offsets is wrong (or zero): offsets must move the sampling points smoothly"
-    return None
 
 
 def _dynamic_cases(rng):
@@ -366,10 +334,19 @@ EXERCISES = [
              cases=_dirichlet_cases, reference=graphs.dirichlet_energy, judge=_judge_float),
     Exercise("gnn.linear_interp_1d", "Linear interpolation with zero padding",
              cases=_interp_cases, reference=deformable.linear_interp_1d, rtol=1e-5, atol=1e-6,
-             properties=[_interp_differentiable], judged_in_child=True),
+             adapter=input_gradients({0: "x", 1: "the positions"}),
+             judge=gradient_judge(1e-5, 1e-6, defined=lambda case: {"the positions": case.args[1] != case.args[1].round()},
+                                  hint="d output / d position is the slope x[i+1] - x[i]: use t = p - floor(p) as a weight",
+                                  not_differentiable="the output does not depend differentiably on the positions (no "
+                                  "gradient): use t = p - floor(p) as a weight")),
     Exercise("gnn.deform_conv1d", "1-D deformable convolution",
              cases=_deform_cases, reference=deformable.deform_conv1d, rtol=1e-5, atol=1e-5,
-             properties=[_deform_properties], judged_in_child=True),
+             adapter=input_gradients({0: "x", 1: "the weights", 2: "the offsets"}),
+             judge=gradient_judge(1e-5, 1e-5, defined=lambda case: {"the offsets": case.args[2] != case.args[2].round()},
+                                  hint="offsets must move the sampling points smoothly: interpolate with weights "
+                                  "t = p - floor(p), do not round",
+                                  not_differentiable="the output carries no gradient to the offsets: interpolate with "
+                                  "weights t = p - floor(p), do not round")),
     Exercise("gnn.dynamic_conv1d", "Dynamic convolution: per-sample mixtures of kernels",
              cases=_dynamic_cases, reference=deformable.dynamic_conv1d, rtol=1e-5, atol=1e-5,
              properties=[_dynamic_one_hot]),

@@ -15,6 +15,7 @@ import torch
 from manifold_course.grading import Case, Exercise
 from manifold_course.grading.compare import compare
 from manifold_course.grading.compare import float_problem as _float_problem
+from manifold_course.grading.probes import gradient_judge, input_gradients
 from manifold_course.systems import batching, paged_kv, quantize
 
 CHAPTER = "v6_systems/05_serving_and_quantization"
@@ -91,36 +92,6 @@ def _ste_cases(rng):
     yield Case((_t(rng, 4, 4, scale=3.0), 1.0, 2), label="2 bits: levels -1, 0, 1")
     yield Case((torch.tensor([0.0]), 0.5, 4), label="x = 0")
     yield Case((_t(rng, 3, 6, dtype=F64, scale=2.0), 0.3, 3), label="float64, 3 bits", rtol=1e-12, atol=1e-12)
-
-
-def _ste_gradient(fn) -> str | None:
-    gen = torch.Generator().manual_seed(1)
-    for s, bits in ((0.25, 4), (1.0, 2), (0.05, 8)):
-        n = 2 ** (bits - 1) - 1
-        x = torch.randn(64, generator=gen) * n * s * 0.9
-        x = torch.where((x.abs() - n * s).abs() < 1e-3 * s, x * 0.5, x)   # keep away from the range's edges
-        x[:4] = torch.tensor([2.0, -2.0, 1.5, -1.5]) * n * s            # clearly outside
-        g = torch.randn(64, generator=gen)
-        xr = x.clone().requires_grad_(True)
-        y = fn(xr, s, bits)
-        if not isinstance(y, torch.Tensor) or not y.requires_grad:
-            return ("the output is not connected to x in the autograd graph (torch.round has zero gradient, "
-                    "and .detach() on the whole result cuts the graph): use x + (q - x).detach()")
-        (y * g).sum().backward()
-        want = g * (x.abs() <= n * s)
-        if xr.grad is None:
-            return "no gradient reached x"
-        inside = x.abs() <= n * s
-        if not torch.allclose(xr.grad[inside], want[inside], atol=1e-6):
-            return (f"s = {s}, {bits} bits: inside the clipping range [-n s, n s] the gradient should pass straight "
-                    "through (d output / d x = 1)")
-        if not torch.allclose(xr.grad[~inside], want[~inside], atol=1e-6):
-            return (f"s = {s}, {bits} bits: outside the clipping range the gradient should be 0 (the output is the "
-                    "constant +-n s there)")
-    return None
-
-
-# ---------------------------------------------------------------- 6.8 serving
 
 
 def _alloc_cases(rng):
@@ -253,7 +224,12 @@ EXERCISES = [
     Exercise("serving.ternary_quantize", "Ternary BitNet b1.58 weights", cases=_ternary_cases,
              reference=quantize.ternary_quantize, rtol=1e-6, atol=1e-12),
     Exercise("serving.ste_fake_quant", "Fake quantisation with a straight-through gradient", cases=_ste_cases,
-             reference=quantize.ste_fake_quant, properties=[_ste_gradient], rtol=1e-6, atol=1e-7, judged_in_child=True),
+             reference=quantize.ste_fake_quant, adapter=input_gradients({0: "x"}),
+             judge=gradient_judge(1e-6, 1e-7, hint="inside the clipping range [-n s, n s] the gradient passes straight "
+                                  "through (d output / d x = 1), outside it is 0: use x + (q - x).detach()",
+                                  not_differentiable="the output is not connected to x in the autograd graph "
+                                  "(torch.round has zero gradient, and .detach() on the whole result cuts the graph): "
+                                  "use x + (q - x).detach()")),
     Exercise("serving.BlockAllocator", "PagedAttention's block allocator", cases=_alloc_cases,
              judge=_judge_allocator, known_good=paged_kv.BlockAllocator, judged_in_child=True),
     Exercise("serving.gather_kv", "Gather a sequence's K/V through its block table", cases=_gather_cases,

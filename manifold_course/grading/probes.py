@@ -55,12 +55,17 @@ def input_gradients(wrt: Mapping[int, str]) -> Callable[[Callable[..., Any]], Ca
     return adapter
 
 
-def gradient_judge(rtol: float, atol: float, grad_rtol: float | None = None,
-                   grad_atol: float | None = None) -> Callable[[Any, Any, Any], str | None]:
+def gradient_judge(rtol: float, atol: float, grad_rtol: float = 0.0, grad_atol: float = 0.0, hint: str = "",
+                   not_differentiable: str = "",
+                   defined: Callable[[Any], Mapping[str, torch.Tensor]] | None = None) -> Callable[[Any, Any, Any], str | None]:
     """The judge for :func:`input_gradients`: the output first, then that it is differentiable, then each gradient.
 
-    Tolerances: the case's own if it sets them, else ``rtol``/``atol`` (and ``grad_rtol``/``grad_atol`` for the
-    gradients, default the same).
+    Tolerances: the case's own if it sets them, else ``rtol``/``atol``; the gradients' are at least
+    ``grad_rtol``/``grad_atol`` (two correct formulas can round differently in their derivatives). ``hint`` is
+    appended to a wrong gradient's message, ``not_differentiable`` replaces the default message for an output the
+    gradient cannot flow through. ``defined(case)`` may give, per argument name, a boolean mask of the entries
+    where the derivative exists (a kink, such as floor() at an integer, has two one-sided derivatives and either
+    is right): only those entries are compared.
     """
 
     def judge(got: Any, expected: Any, case: Any) -> str | None:
@@ -72,13 +77,17 @@ def gradient_judge(rtol: float, atol: float, grad_rtol: float | None = None,
         if problem or expected["grads"] is None:
             return problem
         if not isinstance(got["grads"], dict):
-            return NOT_DIFFERENTIABLE.format(names=" and ".join(expected["grads"]))
+            return not_differentiable or NOT_DIFFERENTIABLE.format(names=" and ".join(expected["grads"]))
+        masks = defined(case) if defined is not None else {}
         for name, want in expected["grads"].items():
-            problem = compare(got["grads"].get(name), want, r if grad_rtol is None else grad_rtol,
-                              a if grad_atol is None else grad_atol,
-                              where=f"the gradient of sum(output) with respect to {name}")
+            where = f"the gradient of sum(output) with respect to {name}"
+            have = got["grads"].get(name)
+            mask = masks.get(name)
+            if mask is not None and isinstance(have, torch.Tensor) and have.shape == want.shape:
+                have, want, where = have[mask], want[mask], where + " (where it is defined)"
+            problem = compare(have, want, max(r, grad_rtol), max(a, grad_atol), where=where)
             if problem:
-                return problem
+                return problem + (f" ({hint})" if hint else "")
         return None
 
     return judge
