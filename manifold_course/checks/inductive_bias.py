@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from manifold_course import data
 from manifold_course.grading import Case, Exercise
 from manifold_course.grading.compare import compare, float_problem
+from manifold_course.grading.probes import module_judge, module_outputs, random_state
 from manifold_course.nn import approximation, convnext, equivariance, residual
 from manifold_course.nn.mlp import MLPConfig, deep_mlp
 
@@ -267,61 +268,18 @@ def _grads_show_vanishing(fn) -> str | None:
     return None
 
 
-def _randomise(module: nn.Module, seed: int) -> nn.Module:
-    """Random weights and BatchNorm statistics, so that a block with a wrong structure cannot agree by luck."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in module.state_dict().items():
-            if t.is_floating_point():
-                if "running_var" in name or name.endswith("norm.weight") or "bn" in name and name.endswith("weight"):
-                    t.copy_(0.5 + torch.rand(t.shape, generator=gen))
-                else:
-                    t.copy_(0.3 * torch.randn(t.shape, generator=gen))
-    return module
+def _block_cases(block: type[nn.Module]):
+    """Cases for a block class: its constructor's argument, random weights and BatchNorm statistics in the
+    reference's names (so that a block with a wrong structure cannot agree by luck), an input with H != W."""
 
+    def cases(rng):
+        for C in (3, 1, 8, 5):
+            state = random_state(block(C), rng, positive=lambda n: "running_var" in n or n.endswith("norm.weight")
+                                 or ("bn" in n and n.endswith("weight")))
+            x = torch.as_tensor(rng.standard_normal((4, C, 5, 7)), dtype=torch.float32)   # H != W, negative entries
+            yield Case(((C,), state, [x]), label=f"channels = {C}")
 
-def _block_cases(rng):
-    for C in (3, 1, 8, 5):
-        yield Case((C,), label=f"channels = {C}")
-
-
-def _judge_block(got, expected, case, n_params: int, what: str) -> str | None:
-    (C,) = case.args
-    if not isinstance(got, nn.Module):
-        return f"{what}({C}) should build an nn.Module, got {type(got).__name__}"
-    n = sum(p.numel() for p in got.parameters())
-    if n != n_params:
-        return f"{what}({C}) has {n} parameters, expected {n_params}; compare your layers with the spec"
-    ref = _randomise(expected, 100 + C)
-    try:
-        got.load_state_dict(ref.state_dict())
-    except RuntimeError as exc:
-        return (f"could not copy the reference's weights into yours (use the attribute names of the spec): "
-                f"{str(exc).splitlines()[0]} {sorted(ref.state_dict())}")
-    gen = torch.Generator().manual_seed(200 + C)
-    x = torch.randn(4, C, 5, 7, generator=gen)                          # H != W, and negative entries
-    for mode in ("train", "eval"):
-        got.train(mode == "train")
-        ref.train(mode == "train")
-        x_in = x.clone()
-        out = got(x_in)
-        if not torch.equal(x_in, x):
-            return f"your forward changed its input in place ({mode} mode); compute the sum into a new tensor"
-        with torch.no_grad():
-            want = ref(x.clone())
-        problem = compare(out.detach() if isinstance(out, torch.Tensor) else out, want, rtol=1e-4, atol=1e-5,
-                          where=f"the output in {mode} mode on an input of shape (4, {C}, 5, 7)")
-        if problem:
-            return problem
-    return None
-
-
-def _judge_resblock(got, expected, case):
-    return _judge_block(got, expected, case, residual.resblock_param_count(case.args[0]), "ResBlock")
-
-
-def _judge_convnext(got, expected, case):
-    return _judge_block(got, expected, case, convnext.convnext_block_param_count(case.args[0]), "ConvNeXtBlock")
+    return cases
 
 
 # ---------------------------------------------------------------- 1.4 ConvNeXt: receptive fields and patches
@@ -385,9 +343,11 @@ EXERCISES = [
              cases=_grad_cases, reference=residual.grad_norms_per_layer, judge=_judge_grads,
              properties=[_grads_show_vanishing]),
     Exercise("inductive_bias.ResBlock", "The ResNet basic block",
-             cases=_block_cases, reference=residual.ResBlock, judge=_judge_resblock, judged_in_child=True),
+             cases=_block_cases(residual.ResBlock), reference=residual.ResBlock,
+             adapter=module_outputs(("train", "eval")), judge=module_judge("ResBlock", ("train", "eval"))),
     Exercise("inductive_bias.ConvNeXtBlock", "The ConvNeXt block",
-             cases=_block_cases, reference=convnext.ConvNeXtBlock, judge=_judge_convnext, judged_in_child=True),
+             cases=_block_cases(convnext.ConvNeXtBlock), reference=convnext.ConvNeXtBlock,
+             adapter=module_outputs(("train", "eval")), judge=module_judge("ConvNeXtBlock", ("train", "eval"))),
     Exercise("inductive_bias.receptive_field", "Receptive field of a conv stack",
              cases=_rf_cases, reference=convnext.receptive_field),
     Exercise("inductive_bias.patchify", "Cutting an image into patch tokens",

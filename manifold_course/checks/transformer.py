@@ -8,14 +8,13 @@ reference block's weights into the learner's module.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from manifold_course.grading import Case, Exercise
 from manifold_course.grading.compare import compare
+from manifold_course.grading.probes import module_judge, module_outputs, random_state
 from manifold_course.nn import attention, feedforward, gpt, positions
 
 CHAPTER = "v2_llm/01_transformer_anatomy"
@@ -140,36 +139,9 @@ def _swiglu_cases(rng):
 def _block_cases(rng):
     for D, H, label in ((16, 4, "d_model 16, 4 heads"), (24, 3, "d_model 24, 3 heads (head width 8)"),
                         (8, 1, "one head")):
-        yield Case((D, H), label=label)
-
-
-@contextlib.contextmanager
-def _fork_seed(seed: int):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def _judge_block(got, expected, case) -> str | None:
-    D, H = case.args
-    if not isinstance(got, torch.nn.Module):
-        return f"PreNormBlock({D}, {H}) should build an nn.Module, got {type(got).__name__}"
-    gen = torch.Generator().manual_seed(D * 100 + H)
-    state = {k: v + 0.3 * torch.randn(v.shape, generator=gen) for k, v in expected.state_dict().items()}
-    expected.load_state_dict(state)                                        # norm gains != 1: a skipped norm shows
-    try:
-        got.load_state_dict(state)
-    except RuntimeError as exc:
-        return f"could not load the reference block's weights into yours (keep the given __init__): {str(exc)[:300]}"
-    for B, T in ((2, 5), (1, 1), (3, 7)):
-        x = torch.randn(B, T, D, generator=gen) * 2.0
-        with torch.no_grad():
-            want = expected(x)
-            out = got(x)
-        problem = compare(out, want, 1e-4, 1e-5, f"the block's output for x of shape ({B}, {T}, {D})")
-        if problem:
-            return problem
-    return None
+        state = random_state(gpt.PreNormBlock(D, H), rng, positive=lambda n: "norm" in n)   # gains != 1: a skipped norm shows
+        xs = [torch.as_tensor(2.0 * rng.standard_normal((B, T, D)), dtype=torch.float32) for B, T in ((2, 5), (1, 1), (3, 7))]
+        yield Case(((D, H), state, xs), label=label)
 
 
 EXERCISES = [
@@ -190,5 +162,6 @@ EXERCISES = [
     Exercise("transformer.swiglu", "The SwiGLU feed-forward block",
              cases=_swiglu_cases, reference=feedforward.swiglu, rtol=1e-5, atol=1e-5),
     Exercise("transformer.PreNormBlock", "A Pre-Norm transformer block",
-             cases=_block_cases, reference=gpt.PreNormBlock, judge=_judge_block, judged_in_child=True),
+             cases=_block_cases, reference=gpt.PreNormBlock, adapter=module_outputs(),
+             judge=module_judge("PreNormBlock", hint="keep the given __init__; x + attn(norm1(x)), then + mlp(norm2(.))")),
 ]

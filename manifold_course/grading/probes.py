@@ -91,3 +91,93 @@ def gradient_judge(rtol: float, atol: float, grad_rtol: float = 0.0, grad_atol: 
         return None
 
     return judge
+
+
+def module_outputs(modes: tuple[str, ...] = ("eval",)) -> Callable[[Callable[..., Any]], Callable[..., dict]]:
+    """An adapter for an answer that is an ``nn.Module`` class: build it, load given weights, run given inputs.
+
+    The adapted function takes ``(ctor_args, state, inputs)``: the constructor's arguments, a state dict (the
+    reference's parameter names, with random values drawn by the cases, so that a wrong structure cannot agree
+    by luck) and a list of input tensors. It returns ``{"module": bool, "type": str, "n_params": int,
+    "load_error": str or None, "outputs": [one per mode and input], "input_changed": bool}``; in ``"train"``
+    mode the forward also runs (BatchNorm's batch statistics), in ``"eval"`` mode the stored statistics are used.
+    """
+
+    def adapter(cls: Callable[..., Any]) -> Callable[..., dict]:
+        def observed(ctor_args: tuple, state: dict, inputs: list) -> dict:
+            m = cls(*ctor_args)
+            obs: dict[str, Any] = {"module": isinstance(m, torch.nn.Module), "type": type(m).__name__}
+            if not obs["module"]:
+                return obs
+            obs["n_params"] = int(sum(p.numel() for p in m.parameters()))
+            try:
+                m.load_state_dict({k: v.clone() for k, v in state.items()})
+                obs["load_error"] = None
+            except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+                obs["load_error"] = (str(exc).strip().splitlines() or [""])[0][:300]
+                return obs
+            outputs, changed = [], False
+            for mode in modes:
+                m.train(mode == "train")
+                for x in inputs:
+                    x_in = x.clone()
+                    with torch.no_grad():
+                        y = m(x_in)
+                    changed = changed or not torch.equal(x_in, x)
+                    outputs.append(y.detach() if isinstance(y, torch.Tensor) else y)
+            obs["outputs"], obs["input_changed"] = outputs, changed
+            return obs
+
+        observed.__name__ = getattr(cls, "__name__", "learner_class")
+        return observed
+
+    return adapter
+
+
+def module_judge(what: str, modes: tuple[str, ...] = ("eval",), rtol: float = 1e-4, atol: float = 1e-5,
+                 hint: str = "") -> Callable[[Any, Any, Any], str | None]:
+    """The judge for :func:`module_outputs`; ``what`` names the class in messages ("ResBlock")."""
+
+    def judge(got: Any, expected: Any, case: Any) -> str | None:
+        ctor, state, inputs = case.args
+        call = f"{what}({', '.join(map(str, ctor))})"
+        if not isinstance(got, dict) or "module" not in got:
+            return f"the grader could not observe your {what}"
+        if not got["module"]:
+            return f"{call} should build an nn.Module, got {got.get('type')}"
+        if got.get("n_params") != expected["n_params"]:
+            return (f"{call} has {got.get('n_params')} parameters, expected {expected['n_params']}; compare your "
+                    "layers with the spec")
+        if got.get("load_error") is not None:
+            return (f"could not copy the reference's weights into yours (use the attribute names of the spec, "
+                    f"{sorted(state)}): {got['load_error']}")
+        if got.get("input_changed"):
+            return "your forward changed its input in place; compute the result into a new tensor"
+        outs = got.get("outputs")
+        if not isinstance(outs, list) or len(outs) != len(expected["outputs"]):
+            return f"the grader could not observe your {what}'s outputs"
+        labels = [f"the output in {mode} mode for an input of shape {tuple(x.shape)}" for mode in modes for x in inputs]
+        for have, want, where in zip(outs, expected["outputs"], labels):
+            problem = compare(have, want, rtol, atol, where=where)
+            if problem:
+                return problem + (f" ({hint})" if hint else "")
+        return None
+
+    return judge
+
+
+def random_state(module: torch.nn.Module, rng: Any, positive: Callable[[str], bool] = lambda name: False) -> dict:
+    """A state dict with ``module``'s names and shapes and random values from the numpy generator ``rng``.
+
+    Entries for which ``positive(name)`` holds (norm gains, running variances) get values in [0.5, 1.5], the
+    others N(0, 0.3^2); integer entries (BatchNorm's batch counter) are kept.
+    """
+    state = {}
+    for name, t in module.state_dict().items():
+        if not t.is_floating_point():
+            state[name] = t.clone()
+        elif positive(name):
+            state[name] = torch.as_tensor(rng.uniform(0.5, 1.5, tuple(t.shape)), dtype=t.dtype)
+        else:
+            state[name] = torch.as_tensor(0.3 * rng.standard_normal(tuple(t.shape)), dtype=t.dtype)
+    return state
