@@ -7,8 +7,6 @@ unmerging; the DPO loss and Bradley-Terry loss are also compared through their g
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 from torch import nn
@@ -31,13 +29,6 @@ def _simplex(rng: np.random.Generator, *shape: int, dtype=F64, conc: float = 1.0
     return torch.as_tensor(rng.dirichlet(np.full(shape[-1], conc), size=shape[:-1]), dtype=dtype).reshape(shape)
 
 
-@contextlib.contextmanager
-def _torch_seeded(seed: int):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
 # ---------------------------------------------------------------- 2.8 LoRA
 
 
@@ -46,70 +37,91 @@ def _lora_cases(rng):
                                                (7, 5, 1, 1.0, False, "r = 1, no bias, odd sizes"),
                                                (33, 9, 3, 16.0, True, "alpha / r = 16 / 3 (not an integer)"),
                                                (10, 10, 10, 10.0, True, "full rank r = d")):
-        with _torch_seeded(int(rng.integers(1_000_000))):
-            base = nn.Linear(d_in, d_out, bias=bias)
-        yield Case((base, r, alpha), label=label)
+        w0 = _t(rng, d_out, d_in, scale=1 / np.sqrt(d_in))
+        b = _t(rng, d_out, scale=0.1) if bias else None
+        A, B = _t(rng, r, d_in), _t(rng, d_out, r)                         # weights loaded after the start checks
+        x = _t(rng, 3, 2, d_in)                                            # a (B, T, d_in) batch: only the last axis is d_in
+        yield Case((w0, b, r, alpha, A, B, x), label=label)
+
+
+def _lora_observe(cls):
+    """Adapter: build ``cls(base, r, alpha)`` on a linear layer with the case's weights; record what a LoRA layer
+    must do (trainable parameters, start at the base layer, the scaled update, gradients, merge and unmerge)."""
+
+    def observed(w0, b, r, alpha, A, B, x):
+        base = nn.Linear(w0.shape[1], w0.shape[0], bias=b is not None)
+        with torch.no_grad():
+            base.weight.copy_(w0)
+            if b is not None:
+                base.bias.copy_(b)
+        m = cls(base, r, alpha)
+        obs = {"module": isinstance(m, nn.Module), "type": type(m).__name__}
+        if not obs["module"]:
+            return obs
+        obs["trainable"] = sorted(n for n, p in m.named_parameters() if p.requires_grad)
+        if obs["trainable"] != ["lora_A", "lora_B"]:
+            return obs
+        obs["shapes"] = [list(m.lora_A.shape), list(m.lora_B.shape)]
+        obs["B_zero"], obs["A_zero"] = bool(torch.all(m.lora_B == 0)), bool(torch.all(m.lora_A == 0))
+        out0 = m(x)
+        obs["out0"] = out0.detach() if isinstance(out0, torch.Tensor) else type(out0).__name__
+        state = {"base.weight": w0, "lora_A": A, "lora_B": B} | ({"base.bias": b} if b is not None else {})
+        try:
+            m.load_state_dict(state)
+            obs["load_error"] = None
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            obs["load_error"] = (str(exc).strip().splitlines() or [""])[0][:300]
+            return obs
+        out = m(x)
+        obs["out"] = out.detach()
+        out.sum().backward()
+        obs["grads"] = [m.lora_A.grad is not None, m.lora_B.grad is not None]
+        m.merge()
+        obs["merged_out"], obs["merged_weight"] = m(x).detach(), m.base.weight.detach().clone()
+        m.unmerge()
+        obs["unmerged_weight"], obs["unmerged_out"] = m.base.weight.detach().clone(), m(x).detach()
+        return obs
+
+    observed.__name__ = getattr(cls, "__name__", "LoRALinear")
+    return observed
 
 
 def _judge_lora(got, expected, case) -> str | None:
-    base, r, alpha = case.args
-    d_out, d_in = base.weight.shape
-    if not isinstance(got, nn.Module):
-        return f"LoRALinear(base, r, alpha) should build an nn.Module, got {type(got).__name__}"
-    names = {n for n, p in got.named_parameters() if p.requires_grad}
-    if names != {"lora_A", "lora_B"}:
+    w0, b, r, alpha, A, B, x = case.args
+    d_out, d_in = w0.shape
+    if not isinstance(got, dict) or "module" not in got:
+        return "the grader could not observe your LoRALinear"
+    if not got["module"]:
+        return f"LoRALinear(base, r, alpha) should build an nn.Module, got {got.get('type')}"
+    if got.get("trainable") != ["lora_A", "lora_B"]:
         return (f"the trainable parameters should be exactly lora_A and lora_B (freeze the base with "
-                f"requires_grad_(False)); yours are {sorted(names)}")
-    if tuple(got.lora_A.shape) != (r, d_in) or tuple(got.lora_B.shape) != (d_out, r):
+                f"requires_grad_(False)); yours are {got.get('trainable')}")
+    if got.get("shapes") != expected["shapes"]:
         return (f"lora_A should have shape (r, d_in) = {(r, d_in)} and lora_B (d_out, r) = {(d_out, r)}; got "
-                f"{tuple(got.lora_A.shape)} and {tuple(got.lora_B.shape)}")
-    if not torch.all(got.lora_B == 0):
+                f"{got.get('shapes')}")
+    if not got.get("B_zero"):
         return "lora_B should start at zero, so that the adapted layer starts exactly at the base layer"
-    if torch.all(got.lora_A == 0):
+    if got.get("A_zero"):
         return "lora_A should start random (if A and B are both zero, no gradient ever reaches them)"
-    gen = torch.Generator().manual_seed(d_in * 31 + d_out)
-    x = torch.randn(3, 2, d_in, generator=gen)                        # a (B, T, d_in) batch: only the last axis is d_in
-    out0 = got(x)
-    if not isinstance(out0, torch.Tensor) or tuple(out0.shape) != (3, 2, d_out):
-        return f"the forward of an input (3, 2, {d_in}) should give a tensor (3, 2, {d_out})"
-    problem = compare(out0.detach(), base(x).detach(), 1e-5, 1e-6, "the output at initialisation (should equal base(x))")
+    problem = compare(got.get("out0"), expected["out0"], 1e-5, 1e-6,
+                      f"the output at initialisation for an input (3, 2, {d_in}) (should equal base(x))")
     if problem:
         return problem
-    ref = expected
-    with torch.no_grad():
-        ref.lora_A.copy_(torch.randn(r, d_in, generator=gen))
-        ref.lora_B.copy_(torch.randn(d_out, r, generator=gen))
-    try:
-        got.load_state_dict(ref.state_dict())
-    except RuntimeError as exc:
-        return (f"could not load the reference's weights (name the parameters base, lora_A, lora_B): "
-                f"{str(exc).splitlines()[0]} {sorted(ref.state_dict())}")
-    out = got(x)
-    problem = compare(out.detach(), ref(x).detach(), 1e-5, 1e-5,
-                      "the output with a non-zero B (did you scale by alpha / r?)")
+    if got.get("load_error") is not None:
+        return f"could not load the reference's weights (name the parameters base, lora_A, lora_B): {got['load_error']}"
+    problem = compare(got.get("out"), expected["out"], 1e-5, 1e-5, "the output with a non-zero B (did you scale by alpha / r?)")
     if problem:
         return problem
-    out.sum().backward()
-    if got.lora_A.grad is None or got.lora_B.grad is None:
+    if got.get("grads") != [True, True]:
         return "no gradient reached lora_A / lora_B: compute the update from the parameters, inside forward"
-    w0 = got.base.weight.detach().clone()
-    got.merge()
-    merged = got(x).detach()
-    problem = compare(merged, out.detach(), 1e-5, 1e-5, "the output after merge() (should equal the unmerged output)")
-    if problem:
-        return problem
-    want_w = w0 + (alpha / r) * ref.lora_B.detach() @ ref.lora_A.detach()
-    problem = compare(got.base.weight.detach(), want_w, 1e-5, 1e-5, "base.weight after merge() (W0 + alpha/r B A)")
-    if problem:
-        return problem
-    got.unmerge()
-    problem = compare(got.base.weight.detach(), w0, 1e-5, 1e-5, "base.weight after unmerge() (should be W0 again)")
-    if problem:
-        return problem
-    return compare(got(x).detach(), out.detach(), 1e-5, 1e-5, "the output after unmerge()")
-
-
-# ---------------------------------------------------------------- 2.8 NF4
+    for key, where in (("merged_out", "the output after merge() (should equal the unmerged output)"),
+                       ("merged_weight", "base.weight after merge() (W0 + alpha/r B A)"),
+                       ("unmerged_weight", "base.weight after unmerge() (should be W0 again)"),
+                       ("unmerged_out", "the output after unmerge()")):
+        problem = compare(got.get(key), expected[key], 1e-5, 1e-5, where)
+        if problem:
+            return problem
+    return None
 
 
 def _nf4_level_cases(rng):
@@ -268,7 +280,7 @@ def _judge_int(got, expected, case) -> str | None:
 
 EXERCISES = [
     Exercise("alignment.LoRALinear", "LoRA: a frozen linear layer plus a rank-r update",
-             cases=_lora_cases, reference=lora.LoRALinear, judge=_judge_lora, judged_in_child=True),
+             cases=_lora_cases, reference=lora.LoRALinear, adapter=_lora_observe, judge=_judge_lora),
     Exercise("alignment.nf4_levels", "The 16 NormalFloat-4 levels from normal quantiles",
              cases=_nf4_level_cases, reference=quantization.nf4_levels, judge=_judge_levels),
     Exercise("alignment.nf4_quantize", "Blockwise NF4 quantisation: codes and absmax scales",
