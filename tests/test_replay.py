@@ -65,3 +65,49 @@ def test_only_plain_data_crosses_the_wall():
     t = wire.decode(wire.encode((torch.arange(6.0).reshape(2, 3), {"k": [1, 2.5, None]})))
     assert type(t[0]) is torch.Tensor and torch.equal(t[0], torch.arange(6.0).reshape(2, 3)) and t[1] == {"k": [1, 2.5, None]}
     assert wire.decode(wire.encode(torch.tensor(1.5, dtype=torch.bfloat16))).dtype == torch.bfloat16
+
+
+def _wrong_adapted():
+    import importlib
+    from pathlib import Path
+
+    wrong: dict = {}
+    for f in sorted(Path(__file__).resolve().parent.glob("wrong_*.py")):
+        wrong.update(importlib.import_module(f.stem).WRONG)
+    return [(i, k, fn) for i, fns in sorted(wrong.items()) if i in REPLAYED and REPLAYED[i].adapter is not None
+            for k, fn in enumerate(fns)]
+
+
+@pytest.mark.parametrize("ex_id,k,wrong", _wrong_adapted(), ids=lambda v: v if isinstance(v, str) else "")
+def test_the_recorded_observations_of_a_wrong_answer_fail_on_replay(ex_id, k, wrong):
+    """An adapted exercise (a class, or a function whose gradient matters) is judged in the grader from what its
+    adapter observed in the child: the observations of every known wrong implementation must fail there too."""
+    ex = REPLAYED[ex_id]
+    calls = []
+    observed = ex.adapter(wrong)
+
+    def recorder(*args, **kwargs):
+        key = wire.call_key(args, kwargs)
+        try:
+            out = observed(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - recorded as the child would
+            calls.append([key, {"kind": "error", "message": f"your code raised {type(exc).__name__}"}])
+            raise
+        calls.append([key, {"value": wire.encode(out)}])
+        return out
+
+    with preserved_global_state():
+        cases = list(ex.cases(case_rng(ex.id, 11)))
+        for case in cases:
+            try:
+                recorder(*case.args, **case.kwargs)
+            except Exception:  # noqa: BLE001
+                break
+        res = _run_exercise(ex, Replayer(calls, "f"), None, cases=cases, adapted=True)
+    assert not res.passed, f"{ex_id}: wrong implementation #{k} ({getattr(wrong, '__name__', wrong)}) passed on replay"
+
+
+def test_adapted_exercises_are_judged_by_the_grader():
+    adapted = sorted(i for i, e in all_exercises().items() if e.adapter is not None)
+    assert len(adapted) >= 12 and not any(all_exercises()[i].judged_in_child for i in adapted)
+    assert _wrong_adapted(), "no wrong implementation of an adapted exercise to replay"

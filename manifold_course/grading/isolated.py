@@ -11,8 +11,9 @@ For each submission the grader (this process, the *parent*):
 4. the child runs the cells, then calls the learner's functions on the cases and sends back plain data
    (:mod:`.wire`): every call's arguments digest and its result or error;
 5. the parent computes the references itself and judges by *replaying* the recorded answers through the
-   exercise's own comparison, judge and properties. Exercises whose answer is an object with behaviour (a
-   class, an ``nn.Module``) are judged inside the child and marked so in the report.
+   exercise's own comparison, judge and properties. An exercise with an ``adapter`` (a class, an ``nn.Module``,
+   a function whose gradient matters) is recorded as the adapter's plain observations and judged the same way
+   (:mod:`.probes`); the few marked ``judged_in_child`` are judged inside the child and marked so in the report.
 
 Time limits are enforced by killing the child's whole process tree; a fresh child grades the remaining
 exercises. The exercise list is the assignment's (the chapter's declared exercises), not the notebook's.
