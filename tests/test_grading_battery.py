@@ -249,3 +249,43 @@ def test_a_child_sees_neither_other_childrens_folders_nor_the_network(tmp_path):
     """
     run = run_child({"cells": [textwrap.dedent(probe)], "cell_budget": 20, "exercises": []}, [], 20, {})
     assert not run.stopped and any(m.get("event") == "done" for m in run.messages), run
+
+
+def test_answers_with_behaviour_cannot_be_forged_by_patching_torch_in_the_child(tmp_path):
+    """Gradients, modules and state machines are judged by the grader from observations recorded in the child:
+    learner code that patches torch there (autograd, comparisons) cannot make a wrong answer pass."""
+    nb = _nb(tmp_path / "03_alignment_and_inference.py", [
+        """
+        import torch
+        from torch import nn
+        from manifold_course.grading import check
+        torch.allclose = lambda *a, **k: True
+        torch.equal = lambda *a, **k: True
+        torch.autograd.grad = lambda outputs, inputs, **k: tuple(torch.zeros_like(i) for i in inputs)
+        """,
+        """
+        def bradley_terry_loss(r_chosen, r_rejected):           # right value, no gradient (detached)
+            return torch.nn.functional.softplus(r_rejected - r_chosen).mean().detach()
+        check("alignment.bradley_terry_loss", bradley_terry_loss)
+        """,
+        """
+        class LoRALinear(nn.Module):                             # no alpha / r scaling
+            def __init__(self, base, r, alpha):
+                super().__init__()
+                self.base = base.requires_grad_(False)
+                self.lora_A = nn.Parameter(torch.randn(r, base.in_features) / base.in_features ** 0.5)
+                self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+            def forward(self, x):
+                return self.base(x) + x @ self.lora_A.T @ self.lora_B.T
+            def merge(self):
+                pass
+            def unmerge(self):
+                pass
+        check("alignment.LoRALinear", LoRALinear)
+        """,
+    ])
+    rep = grade_notebook(nb, seed=99)
+    rows = {r.id: r for r in rep.exercises}
+    assert rows["alignment.bradley_terry_loss"].status == "failed", rows["alignment.bradley_terry_loss"]
+    assert rows["alignment.LoRALinear"].status == "failed", rows["alignment.LoRALinear"]
+    assert "alpha / r" in rows["alignment.LoRALinear"].message

@@ -15,7 +15,7 @@ import torch
 from manifold_course.grading import Case, Exercise
 from manifold_course.grading.compare import compare
 from manifold_course.grading.compare import float_problem as _float_problem
-from manifold_course.grading.probes import gradient_judge, input_gradients
+from manifold_course.grading.probes import gradient_judge, input_gradients, transcript, transcript_judge
 from manifold_course.systems import batching, paged_kv, quantize
 
 CHAPTER = "v6_systems/05_serving_and_quantization"
@@ -95,14 +95,14 @@ def _ste_cases(rng):
 
 
 def _alloc_cases(rng):
-    yield Case((12, 4), label="12 blocks of 4 slots")
-    yield Case((7, 3), label="7 blocks of 3 slots (odd sizes)")
-    yield Case((5, 1), label="blocks of one slot")
-    yield Case((20, 16), label="20 blocks of 16 slots")
+    for nb, bs, label in ((12, 4, "12 blocks of 4 slots"), (7, 3, "7 blocks of 3 slots (odd sizes)"),
+                          (5, 1, "blocks of one slot"), (20, 16, "20 blocks of 16 slots")):
+        yield Case((nb, bs, int(rng.integers(2**31))), label=label)     # the last: the seed of the operation script
 
 
-def _run_allocator_script(alloc, num_blocks: int, block_size: int) -> str | None:
-    rng = np.random.default_rng(num_blocks * 1000 + block_size)
+def _run_allocator_script(alloc, num_blocks: int, block_size: int, script_seed: int) -> str | None:
+    """Drive an allocator through 60 random operations (allocate, append, free), checking each answer."""
+    rng = np.random.default_rng(script_seed)
     tables: dict[int, list[int]] = {}
     lengths: dict[int, int] = {}
     next_id = 0
@@ -181,10 +181,7 @@ def _run_allocator_script(alloc, num_blocks: int, block_size: int) -> str | None
     return None
 
 
-def _judge_allocator(got, expected, case) -> str | None:
-    if not all(hasattr(got, m) for m in ("allocate", "append", "free", "block_table", "num_free_blocks")):
-        return "BlockAllocator(num_blocks, block_size) should have methods allocate, append, free, block_table, num_free_blocks"
-    return _run_allocator_script(got, *case.args)
+_ALLOC_METHODS = ("allocate", "append", "free", "block_table", "num_free_blocks")
 
 
 def _gather_cases(rng):
@@ -231,7 +228,10 @@ EXERCISES = [
                                   "(torch.round has zero gradient, and .detach() on the whole result cuts the graph): "
                                   "use x + (q - x).detach()")),
     Exercise("serving.BlockAllocator", "PagedAttention's block allocator", cases=_alloc_cases,
-             judge=_judge_allocator, known_good=paged_kv.BlockAllocator, judged_in_child=True),
+             known_good=paged_kv.BlockAllocator,
+             adapter=transcript(_run_allocator_script, _ALLOC_METHODS, 2, expected=(MemoryError,)),
+             judge=transcript_judge(_run_allocator_script, _ALLOC_METHODS, "BlockAllocator(num_blocks, block_size)",
+                                    expected=(MemoryError,))),
     Exercise("serving.gather_kv", "Gather a sequence's K/V through its block table", cases=_gather_cases,
              reference=paged_kv.gather_kv, rtol=0.0, atol=0.0),
     Exercise("serving.speculative_speedup", "Speculative decoding speed-up", cases=_spec_cases,

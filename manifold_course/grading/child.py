@@ -144,7 +144,7 @@ def main() -> None:
     import torch
 
     from manifold_course.grading import wire
-    from manifold_course.grading.check import _run_exercise, _snapshot, _unchanged, seed_globals
+    from manifold_course.grading.check import _snapshot, _unchanged, seed_globals
     from manifold_course.grading.registry import get_exercise
     from manifold_course.grading.sandbox import GuardedFunction, LearnerError, describe_exception
 
@@ -191,7 +191,7 @@ def main() -> None:
             continue
         calls: list[list[Any]] = []
         # an adapted exercise records the observations of the answer (plain data), not the answer itself
-        target = ex.adapter(fn) if ex.adapter is not None and spec["mode"] != "child" else fn
+        target = ex.adapter(fn) if ex.adapter is not None else fn
 
         def recorder(*args, _fn=target, **kwargs):
             key = wire.call_key(args, kwargs)
@@ -206,10 +206,6 @@ def main() -> None:
 
         recorder.__name__ = getattr(fn, "__name__", "learner_function")
         cases = spec["cases"]
-        if spec["mode"] == "child":
-            res = _run_exercise(ex, fn, None, cases=cases)
-            chan.send(event="result", id=ex.id, child=res.to_dict())
-            continue
         mutated = None
         try:
             _alarm(ex.timeout)

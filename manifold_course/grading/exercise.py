@@ -51,11 +51,8 @@ class Exercise:
       that exercises the answer and returns plain *observations* (outputs, gradients, a log of method calls; see
       :mod:`manifold_course.grading.probes`). The cases, the judge and the properties see the adapted function,
       and the reference is adapted the same way, so classroom grading records the observations in the sandbox
-      and judges them in the grader like any other answer.
-    - ``judged_in_child``: classroom grading judges this exercise inside the grading sandbox (the report says so),
-      for an answer no adapter turns into plain observations yet; every other exercise is judged by the grader
-      from plain recorded answers (see :mod:`manifold_course.grading.isolated`), and a test proves that replay
-      works for it.
+      and judges them in the grader like any other answer. Every exercise is judged that way: the grading
+      child only ever calls the learner's code and reports plain data (see :mod:`manifold_course.grading.isolated`).
     """
 
     id: str
@@ -69,7 +66,6 @@ class Exercise:
     timeout: float = 10.0
     known_good: Callable[..., Any] | None = None
     adapter: Callable[[Any], Callable[..., Any]] | None = None
-    judged_in_child: bool = False
 
     def __post_init__(self) -> None:
         if "." not in self.id:

@@ -13,7 +13,7 @@ For each submission the grader (this process, the *parent*):
 5. the parent computes the references itself and judges by *replaying* the recorded answers through the
    exercise's own comparison, judge and properties. An exercise with an ``adapter`` (a class, an ``nn.Module``,
    a function whose gradient matters) is recorded as the adapter's plain observations and judged the same way
-   (:mod:`.probes`); the few marked ``judged_in_child`` are judged inside the child and marked so in the report.
+   (:mod:`.probes`). No verdict is ever taken from the child.
 
 Time limits are enforced by killing the child's whole process tree; a fresh child grades the remaining
 exercises. The exercise list is the assignment's (the chapter's declared exercises), not the notebook's.
@@ -383,10 +383,6 @@ class Replayer:
         return value
 
 
-def judged_in_child(ex) -> bool:
-    return bool(getattr(ex, "judged_in_child", False))
-
-
 _EXPECTED = re.compile(r"expected (?:[^,;()]|\([^)]*\))+")
 
 
@@ -451,8 +447,8 @@ def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, 
         # least a share of it, so that the functions defined before a runaway cell are still graded
         budget = max(deadline - time.monotonic(), min(timeout, 60.0) / 4)
         request = {"cells": cells, "skip_cells": sorted(skip), "cell_budget": budget, "threads": 1,
-                   "exercises": [{"id": ex.id, "name": fn_names[ex.id], "rng_state": states[ex.id], "timeout": ex.timeout,
-                                  "mode": "child" if judged_in_child(ex) else "replay"} for ex in pending]}
+                   "exercises": [{"id": ex.id, "name": fn_names[ex.id], "rng_state": states[ex.id], "timeout": ex.timeout}
+                                 for ex in pending]}
         run = run_child(request, hide or [], budget, {ex.id: ex.timeout for ex in pending})
         for msg in run.messages:
             if msg.get("event") == "cell_error" and isinstance(msg.get("cell"), int):
@@ -525,14 +521,6 @@ def _judge(ex, msg, cases, name, seed):
     if msg.get("timeout"):
         return ExerciseRow(ex.id, False, 0.0, "timeout", f"stopped after {ex.timeout:g} s: an infinite loop, or a loop "
                                                          "that should be vectorized?", 0.0)
-    if "child" in msg:
-        d = msg["child"] if isinstance(msg["child"], dict) else {}
-        status = str(d.get("status", "error"))
-        status = status if status in ("passed", "failed", "error", "timeout", "not_attempted") else "error"
-        return ExerciseRow(ex.id, status == "passed", 1.0 if status == "passed" else 0.0, status,
-                           str(d.get("message", ""))[:400] + (" [judged inside the grading sandbox]"
-                                                              if status == "passed" else ""),
-                           float(d.get("seconds", 0.0)) if isinstance(d.get("seconds"), (int, float)) else 0.0)
     calls = msg.get("calls") if isinstance(msg.get("calls"), list) else []
     mutated = msg.get("mutated")
     if isinstance(mutated, int) and 0 <= mutated < len(cases):

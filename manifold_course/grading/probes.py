@@ -14,6 +14,7 @@ observations, and observations that match the reference's are a correct answer.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Mapping
 
 import torch
@@ -181,3 +182,119 @@ def random_state(module: torch.nn.Module, rng: Any, positive: Callable[[str], bo
         else:
             state[name] = torch.as_tensor(0.3 * rng.standard_normal(tuple(t.shape)), dtype=t.dtype)
     return state
+
+
+def _plain(v: Any) -> Any:
+    """A learner's return value as plain data: numbers and lists of them stay, anything else becomes its type name."""
+    if isinstance(v, (bool, type(None), str)):
+        return v
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, numbers.Real):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return f"<{type(v).__name__}>"
+
+
+class _StopScript(Exception):
+    """The learner's object raised something other than an expected exception: the transcript ends there."""
+
+
+class TranscriptRecorder:
+    """Stands in for a learner's object while a check's *script* drives it (in the grading child): every call of
+    one of ``methods`` is passed on and logged as plain data, with its outcome (a value, an expected exception
+    such as ``MemoryError``, or an error)."""
+
+    def __init__(self, obj: Any, methods: tuple[str, ...], expected: tuple[type[BaseException], ...] = ()):
+        self._obj, self._expected = obj, expected
+        self.has = [m for m in methods if callable(getattr(obj, m, None))]
+        self.log: list[list[Any]] = []
+        for m in self.has:
+            setattr(self, m, self._recording(m))
+
+    def _recording(self, name: str) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            entry: list[Any] = [name, _plain(list(args))]
+            self.log.append(entry)
+            try:
+                value = getattr(self._obj, name)(*args)
+            except self._expected as exc:
+                entry.append({"raised": type(exc).__name__})
+                raise
+            except Exception as exc:  # noqa: BLE001 - the learner's bug: logged, and the script stops
+                from manifold_course.grading.sandbox import describe_exception
+
+                entry.append({"error": describe_exception(exc).message})
+                raise _StopScript from None
+            entry.append({"value": _plain(value)})
+            return entry[2]["value"]             # the script sees exactly what the grader's replay will see
+
+        return call
+
+
+class TranscriptPlayer:
+    """Stands in for the learner's object in the grader: answers the script's calls from a recorded transcript, in
+    order, so that the same script reaches the same verdict the learner's object would have given it."""
+
+    def __init__(self, has: list, log: list, expected: tuple[type[BaseException], ...] = ()):
+        self._log, self._next = log, 0
+        self._expected = {e.__name__: e for e in expected}
+        for m in has:
+            setattr(self, str(m), self._playing(str(m)))
+
+    def _playing(self, name: str) -> Callable[..., Any]:
+        from manifold_course.grading.sandbox import LearnerError
+
+        def call(*args: Any) -> Any:
+            entry = self._log[self._next] if self._next < len(self._log) else None
+            self._next += 1
+            if not (isinstance(entry, list) and len(entry) == 3 and entry[:2] == [name, _plain(list(args))]):
+                raise LearnerError("error", "the grader could not match this call with one your object answered in "
+                                            "the grading process (does it depend on global state or randomness?)")
+            outcome = entry[2] if isinstance(entry[2], dict) else {}
+            if "value" in outcome:
+                return outcome["value"]
+            if outcome.get("raised") in self._expected:
+                raise self._expected[outcome["raised"]]()
+            raise LearnerError("error", str(outcome.get("error", "your code failed"))[:400])
+
+        return call
+
+
+def transcript(script: Callable[..., Any], methods: tuple[str, ...], n_ctor_args: int,
+               expected: tuple[type[BaseException], ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., dict]]:
+    """An adapter for a class judged by a *script* that drives an instance and returns a message or None.
+
+    The adapted function takes the case's arguments: the first ``n_ctor_args`` build the instance, and
+    ``script(instance, *all_args)`` drives it. It returns ``{"has": [methods it has], "log": transcript}``; the
+    judge (:func:`transcript_judge`) runs the same script against a :class:`TranscriptPlayer` of the log.
+    """
+
+    def adapter(cls: Callable[..., Any]) -> Callable[..., dict]:
+        def observed(*args: Any) -> dict:
+            rec = TranscriptRecorder(cls(*args[:n_ctor_args]), methods, expected)
+            try:
+                script(rec, *args)
+            except (_StopScript, *expected):
+                pass
+            except (AttributeError, TypeError, ValueError):
+                pass                               # the script met a malformed answer: the grader's replay says so
+            return {"has": rec.has, "log": rec.log}
+
+        observed.__name__ = getattr(cls, "__name__", "learner_class")
+        return observed
+
+    return adapter
+
+
+def transcript_judge(script: Callable[..., Any], methods: tuple[str, ...], what: str,
+                     expected: tuple[type[BaseException], ...] = ()) -> Callable[[Any, Any, Any], str | None]:
+    def judge(got: Any, _expected: Any, case: Any) -> str | None:
+        if not isinstance(got, dict) or not isinstance(got.get("has"), list) or not isinstance(got.get("log"), list):
+            return f"the grader could not observe your {what}"
+        if sorted(got["has"]) != sorted(methods):
+            return f"{what} should have methods {', '.join(methods)}"
+        return script(TranscriptPlayer(got["has"], got["log"], expected), *case.args)
+
+    return judge
