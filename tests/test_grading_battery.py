@@ -289,3 +289,17 @@ def test_answers_with_behaviour_cannot_be_forged_by_patching_torch_in_the_child(
     assert rows["alignment.bradley_terry_loss"].status == "failed", rows["alignment.bradley_terry_loss"]
     assert rows["alignment.LoRALinear"].status == "failed", rows["alignment.LoRALinear"]
     assert "alpha / r" in rows["alignment.LoRALinear"].message
+
+
+def test_a_subclass_of_the_reference_class_is_not_an_answer(tmp_path):
+    nb = _nb(tmp_path / "01_approximation_and_inductive_bias.py", [
+        """
+        from manifold_course.grading import check
+        from manifold_course.nn import residual
+        class ResBlock(residual.ResBlock):
+            pass
+        check("inductive_bias.ResBlock", ResBlock)
+        """,
+    ])
+    row = {r.id: r for r in grade_notebook(nb, seed=5).exercises}["inductive_bias.ResBlock"]
+    assert row.status == "failed" and "subclass" in row.message, row

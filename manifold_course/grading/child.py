@@ -186,7 +186,9 @@ def main() -> None:
         if fn is None:
             chan.send(event="result", id=ex.id, missing=True)
             continue
-        if id(fn) in reference_objects or getattr(fn, "__manifold_reference__", None):
+        ref_classes = tuple(r for r in (ex.reference, ex.known_good) if isinstance(r, type))
+        if (id(fn) in reference_objects or getattr(fn, "__manifold_reference__", None)
+                or (isinstance(fn, type) and ref_classes and issubclass(fn, ref_classes))):
             chan.send(event="result", id=ex.id, is_reference=True)
             continue
         calls: list[list[Any]] = []

@@ -516,8 +516,8 @@ def _judge(ex, msg, cases, name, seed):
         return ExerciseRow(ex.id, False, 0.0, "not_attempted",
                            f"no function `{name}` for this exercise: define it and call check(\"{ex.id}\", {name})", 0.0)
     if msg.get("is_reference"):
-        return ExerciseRow(ex.id, False, 0.0, "failed", "the function checked is the course's own reference, "
-                                                           "not your implementation", 0.0)
+        return ExerciseRow(ex.id, False, 0.0, "failed", "the function or class checked is the course's own "
+                                                           "reference (or a subclass of it), not your implementation", 0.0)
     if msg.get("timeout"):
         return ExerciseRow(ex.id, False, 0.0, "timeout", f"stopped after {ex.timeout:g} s: an infinite loop, or a loop "
                                                          "that should be vectorized?", 0.0)
