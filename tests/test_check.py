@@ -328,3 +328,44 @@ def test_a_learner_swallowing_the_timeout_is_still_reported_as_too_slow():
     t0 = _time.monotonic()
     res = run_exercise(replace(get_exercise(_ball_id()), timeout=1.0), fn)
     assert res.status == "timeout" and _time.monotonic() - t0 < 5
+
+
+def test_a_loop_that_swallows_the_timeout_is_still_stopped_and_leaves_nothing_behind():
+    """Learner code catching BaseException in a loop (the timeout included) does not hang check(): the timeout is
+    raised again every few milliseconds, also at its except clauses, until the loop is left."""
+    import dataclasses
+    import signal
+    import sys
+    import time
+
+    from manifold_course.grading.check import _run_exercise
+    from manifold_course.grading.registry import get_exercise
+
+    ex = dataclasses.replace(get_exercise("high_dim_geometry.ball_cube_volume_ratio"), timeout=0.5)
+
+    def swallow_busy(*args):
+        while True:
+            try:
+                sum(range(10_000))
+            except BaseException:  # noqa: BLE001
+                pass
+
+    def swallow_nested(*args):
+        while True:
+            try:
+                try:
+                    time.sleep(0.01)
+                except BaseException:  # noqa: BLE001
+                    pass
+            except BaseException:  # noqa: BLE001
+                continue
+
+    trace_before = sys.gettrace()
+    for fn in (swallow_busy, swallow_nested):
+        start = time.perf_counter()
+        res = _run_exercise(ex, fn, 0)
+        assert res.status == "timeout" and time.perf_counter() - start < 3.0, (fn.__name__, res.message)
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and sys.gettrace() is trace_before
+    time.sleep(0.2)                                     # no late timeout arrives in the notebook afterwards
+    from manifold_course.geometry import volumes
+    assert _run_exercise(get_exercise("high_dim_geometry.ball_cube_volume_ratio"), volumes.ball_cube_volume_ratio, 0).passed

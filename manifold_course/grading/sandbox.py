@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
+import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -55,36 +57,93 @@ class CapturedOutput(io.TextIOBase):
         return "".join(self.head)
 
 
+REPEAT = 0.05     # seconds between repeated timeouts once a limit has passed
+_LIBRARY_PREFIXES = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def _is_learner_code(code) -> bool:
+    """Code that is neither this package's, nor the standard library's, nor an installed package's."""
+    f = os.path.realpath(code.co_filename) if not code.co_filename.startswith("<") else code.co_filename
+    return not (f.startswith(_PACKAGE_DIR) or f.startswith(_LIBRARY_PREFIXES) or f.startswith("<frozen"))
+
+
+def _unwinder(state: dict, frame):
+    """After a limit has passed: a trace function that raises :class:`GradingTimeout` at a line of learner code,
+    installed on the running frames and on every new one.
+
+    An alarm is only handled where the interpreter checks for signals, mostly at the end of a call, so usually
+    inside the ``try`` of a loop that swallows it; a line event also comes from an ``except`` clause, and an
+    exception raised there leaves that ``try``. Python removes a trace function once it has raised, so every
+    later alarm installs it again. (Deeply nested loops that swallow every exception can still take a while.)
+    """
+
+    def tracer(fr, event, arg):  # noqa: ARG001
+        if state["active"] and event in ("call", "line") and _is_learner_code(fr.f_code):
+            raise GradingTimeout()
+        return tracer
+
+    sys.settrace(tracer)
+    f = frame
+    while f is not None:
+        if _is_learner_code(f.f_code):
+            f.f_trace, f.f_trace_lines = tracer, True
+        f = f.f_back
+    return tracer
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`GradingTimeout` in the current thread once ``seconds`` have passed."""
+    """Raise :class:`GradingTimeout` in the current thread once ``seconds`` have passed, and again every
+    ``REPEAT`` seconds until the block is left: code that swallows the exception (``except BaseException`` in a
+    loop) is hit again, and soon outside its ``try``."""
     if seconds is None or seconds <= 0:
         yield
         return
     use_alarm = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
     if use_alarm:
-        def _on_alarm(signum, frame):  # noqa: ARG001
-            raise GradingTimeout()
+        state = {"active": True}
 
-        outer_left = signal.getitimer(signal.ITIMER_REAL)[0]   # an enclosing limit keeps running after this one
+        def _on_alarm(signum, frame):  # noqa: ARG001
+            if not state["active"]:        # a late alarm after the block: disarm, never raise into other code
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                return
+            first = "tracer" not in state
+            if first:
+                state["previous_trace"] = sys.gettrace()
+            state["tracer"] = _unwinder(state, frame)   # again at every alarm: learner code may have removed it
+            if first:
+                raise GradingTimeout()
+
+        outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)   # an enclosing limit keeps running
         began = time.monotonic()
         previous = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_left) if outer_left > 0 else seconds)
+        signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_left) if outer_left > 0 else seconds, REPEAT)
         try:
             yield
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            state["active"] = False
+            while True:                    # a repeated alarm may land here once more: disarm until it sticks
+                try:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    break
+                except GradingTimeout:
+                    pass
             signal.signal(signal.SIGALRM, previous)
+            if "tracer" in state:
+                sys.settrace(state["previous_trace"])
             if outer_left > 0:
-                signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - began), 0.001))
+                signal.setitimer(signal.ITIMER_REAL, max(outer_left - (time.monotonic() - began), 0.001), outer_interval)
         return
     # Elsewhere (Windows, or a worker thread): a watchdog thread injects the exception.
     target = threading.get_ident()
     done = threading.Event()
 
     def _watchdog() -> None:
-        if not done.wait(seconds):
+        wait = seconds
+        while not done.wait(wait):
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(GradingTimeout))
+            wait = REPEAT
 
     watcher = threading.Thread(target=_watchdog, daemon=True)
     watcher.start()
