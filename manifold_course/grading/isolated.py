@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -394,6 +395,12 @@ def redact(message: str) -> str:
 # ---------------------------------------------------------------- one submission
 
 
+# Submissions are graded in parallel threads (each waits on its own grading child), but drawing cases and judging
+# touch process-wide state (torch's and NumPy's global generators, which some cases seed to build a model; the thread
+# count): those steps take turns.
+PARENT_STATE = threading.RLock()
+
+
 def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, assignment: str | None = None,
                      hide: list[Path] | None = None, exercise_timeout: float | None = None):
     """Grade one notebook in grading children; returns a :class:`~manifold_course.grading.notebook.NotebookReport`."""
@@ -429,11 +436,14 @@ def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, 
     cases: dict[str, list] = {}
     states: dict[str, dict] = {}
     rows: dict[str, ExerciseRow] = {}
+    from manifold_course.grading.check import preserved_global_state
+
     for ex in exercises:
         try:
             rng = case_rng(ex.id, seed)
             states[ex.id] = rng.bit_generator.state   # the child draws the same cases from it, never seeing the seed
-            cases[ex.id] = list(ex.cases(rng))
+            with PARENT_STATE, preserved_global_state():   # cases may seed torch's global generator to build a model
+                cases[ex.id] = list(ex.cases(rng))
         except Exception as exc:  # noqa: BLE001
             rows[ex.id] = ExerciseRow(ex.id, False, 0.0, "error", f"the grader could not build its cases: {exc}", 0.0)
     pending = [ex for ex in exercises if ex.id not in rows]
@@ -458,7 +468,8 @@ def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, 
             ex = next((e for e in pending if e.id == msg.get("id")), None)
             if ex is None or ex.id in rows:
                 continue
-            rows[ex.id] = _judge(ex, msg, cases[ex.id], fn_names[ex.id], seed)
+            with PARENT_STATE:
+                rows[ex.id] = _judge(ex, msg, cases[ex.id], fn_names[ex.id], seed)
         pending = [ex for ex in pending if ex.id not in rows]
         if not run.stopped:
             break
