@@ -64,13 +64,9 @@ def test_only_plain_data_crosses_the_wall():
 
 
 def _wrong_adapted():
-    import importlib
-    from pathlib import Path
+    from test_exercises_can_fail import WRONG         # tests/wrong_<chapter>.py, loaded once there
 
-    wrong: dict = {}
-    for f in sorted(Path(__file__).resolve().parent.glob("wrong_*.py")):
-        wrong.update(importlib.import_module(f.stem).WRONG)
-    return [(i, k, fn) for i, fns in sorted(wrong.items()) if i in REPLAYED and REPLAYED[i].adapter is not None
+    return [(i, k, fn) for i, fns in sorted(WRONG.items()) if i in REPLAYED and REPLAYED[i].adapter is not None
             for k, fn in enumerate(fns)]
 
 

@@ -454,10 +454,10 @@ assert learned >= 1 and np.median(val["pre"]) < np.median(val["post"])
 # %% [markdown]
 # At this learning rate Post-Norm stalls at about the unigram entropy in every seed: it predicts no better than the
 # character frequencies. Pre-Norm gets below it and keeps learning in most seeds (the count is printed above). Not in
-# all of them: when this chapter was written, about one seed in eight stalled Pre-Norm too at this rate, so
+# all of them: some seeds stall Pre-Norm too at this rate (train more seeds in the cell above to see it), so
 # $3\times10^{-2}$ is near Pre-Norm's own edge. This is why the claim is a statement over seeds and not about one run.
-# Try it yourself: lower `lr` tenfold in the cell above and see whether Post-Norm trains too. The point is the margin of stability, which is why large models since
-# GPT-2 are mostly Pre-Norm. (Pre-Norm has a cost: later blocks add to an ever-growing residual
+# Try it yourself: lower `lr` tenfold in the cell above and see whether Post-Norm trains too. The point is the
+# margin of stability, which is why large models since GPT-2 are mostly Pre-Norm. (Pre-Norm has a cost: later blocks add to an ever-growing residual
 # stream, so deep Pre-Norm stacks may use their depth less efficiently; variants such as DeepNorm revisit Post-Norm.)
 #
 # ## The assembled GPT

@@ -404,7 +404,7 @@ PARENT_STATE = threading.RLock()
 def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, assignment: str | None = None,
                      hide: list[Path] | None = None, exercise_timeout: float | None = None):
     """Grade one notebook in grading children; returns a :class:`~manifold_course.grading.notebook.NotebookReport`."""
-    from manifold_course.grading.check import DEFAULT_SEED
+    from manifold_course.grading.check import DEFAULT_SEED, preserved_global_state
     from manifold_course.grading.exercise import case_rng
     from manifold_course.grading.notebook import ExerciseRow, NotebookReport, expected_exercises, read_notebook
     from manifold_course.grading.registry import check_modules
@@ -436,8 +436,6 @@ def grade_submission(path: Path, seed: int | None = None, timeout: float = 600, 
     cases: dict[str, list] = {}
     states: dict[str, dict] = {}
     rows: dict[str, ExerciseRow] = {}
-    from manifold_course.grading.check import preserved_global_state
-
     for ex in exercises:
         try:
             rng = case_rng(ex.id, seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import io
 import os
 import signal
@@ -64,7 +65,12 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 def _is_learner_code(code) -> bool:
     """Code that is neither this package's, nor the standard library's, nor an installed package's."""
-    f = os.path.realpath(code.co_filename) if not code.co_filename.startswith("<") else code.co_filename
+    return _is_learner_file(code.co_filename)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_learner_file(filename: str) -> bool:
+    f = filename if filename.startswith("<") else os.path.realpath(filename)
     return not (f.startswith(_PACKAGE_DIR) or f.startswith(_LIBRARY_PREFIXES) or f.startswith("<frozen"))
 
 
@@ -94,9 +100,10 @@ def _unwinder(state: dict, frame):
 
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`GradingTimeout` in the current thread once ``seconds`` have passed, and again every
-    ``REPEAT`` seconds until the block is left: code that swallows the exception (``except BaseException`` in a
-    loop) is hit again, and soon outside its ``try``."""
+    """Raise :class:`GradingTimeout` in the current thread once ``seconds`` have passed. Code that swallows it
+    (``except BaseException`` in a loop) is hit again: the alarm then repeats every ``REPEAT`` seconds, and each
+    time installs :func:`_unwinder`, which raises it again at a line of learner code (an ``except`` clause
+    included, where it leaves the ``try``)."""
     if seconds is None or seconds <= 0:
         yield
         return
