@@ -94,6 +94,30 @@ def ddim_sample(eps_fn: Callable[[torch.Tensor, int], torch.Tensor], x_T: torch.
     return x
 
 
+def ddim_invert(eps_fn: Callable[[torch.Tensor, int], torch.Tensor], x0: torch.Tensor, timesteps,
+                alpha_bar: torch.Tensor) -> torch.Tensor:
+    """DDIM inversion: run the deterministic DDIM map backwards, from the data ``x0`` up the increasing
+    ``timesteps`` to the last one, each step using the noise predicted at the level it starts from (at the data,
+    the first level's). ``ddim_sample`` along the same steps reversed brings ``x0`` back, up to the error of that
+    approximation, which shrinks as the steps get smaller."""
+    ts = [int(t) for t in timesteps]
+    x = x0
+    for t_from, t_to in zip([-1] + ts[:-1], ts):
+        eps = eps_fn(x, t_from if t_from >= 0 else t_to)
+        ab_from = float(alpha_bar[t_from]) if t_from >= 0 else 1.0
+        ab_to = float(alpha_bar[t_to])
+        x0_hat = (x - math.sqrt(1 - ab_from) * eps) / math.sqrt(ab_from)
+        x = math.sqrt(ab_to) * x0_hat + math.sqrt(1 - ab_to) * eps
+    return x
+
+
+def cfg_eps(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, w: float) -> torch.Tensor:
+    r"""Classifier-free guidance: $\hat\varepsilon = \varepsilon_\varnothing + w\,(\varepsilon_c - \varepsilon_\varnothing)$
+    (``w = 0``: unconditional; ``w = 1``: conditional; ``w > 1``: guided). Ho & Salimans (arXiv:2207.12598) write
+    $(1 + w')\varepsilon_c - w'\varepsilon_\varnothing$, the same rule with $w = 1 + w'$."""
+    return eps_uncond + w * (eps_cond - eps_uncond)
+
+
 def heun_step(f: Callable[[torch.Tensor, float], torch.Tensor], x: torch.Tensor, t: float, dt: float) -> torch.Tensor:
     """One step of Heun's method (explicit trapezoid) for dx/dt = f(x, t): Euler predicts, the average slope corrects."""
     k1 = f(x, t)
