@@ -61,7 +61,8 @@ class TimeMLP(nn.Module):
             layers += [nn.SiLU(), nn.Linear(hidden, hidden)]
         self.body = nn.Sequential(*layers, nn.SiLU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor, t, y: torch.Tensor | None = None) -> torch.Tensor:
+    def features(self, x: torch.Tensor, t, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The first hidden layer, inp(x) + temb(emb(t * time_scale)) [+ cemb(y)]: the trunk ``body``'s input."""
         t = torch.as_tensor(t, dtype=x.dtype)
         if t.ndim == 0:
             t = t.expand(x.shape[0])
@@ -70,7 +71,10 @@ class TimeMLP(nn.Module):
             if y is None:
                 y = torch.full((x.shape[0],), self.n_classes, dtype=torch.long)
             h = h + self.cemb(y)
-        return self.body(h)
+        return h
+
+    def forward(self, x: torch.Tensor, t, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.body(self.features(x, t, y))
 
 
 def _batches(n: int, batch: int, steps: int, g: torch.Generator):
@@ -115,28 +119,34 @@ def train_eps(model: TimeMLP, X: torch.Tensor, betas: torch.Tensor, steps: int =
     return losses
 
 
-def train_velocity(model: TimeMLP, X0: torch.Tensor, steps: int = 2000, batch: int = 256, lr: float = 2e-3,
-                   seed: int = 0, X1: torch.Tensor | None = None) -> list[float]:
+def train_velocity(model: nn.Module, X0: torch.Tensor, steps: int = 2000, batch: int = 256, lr: float = 2e-3,
+                   seed: int = 0, X1: torch.Tensor | None = None, C: torch.Tensor | None = None,
+                   progress: Callable[[int, float], None] | None = None) -> list[float]:
     r"""Train ``model`` as a flow-matching velocity $v_\theta(x_t, t)$ (t = 0 data, t = 1 noise) on data ``X0``.
 
     Without ``X1`` each data point is paired with fresh Gaussian noise (independent coupling). With ``X1`` (same
     length as ``X0``) the pairs ``(X0[i], X1[i])`` are kept: rectified flow's reflow trains on the pairs a first
-    model produced (Liu, Gong & Liu 2022, arXiv:2209.03003).
+    model produced (Liu, Gong & Liu 2022, arXiv:2209.03003). With a condition ``C`` (one row per data point) the
+    model is called as ``model(x_t, t, C[i])``. Only parameters with ``requires_grad`` are trained (a frozen base
+    stays as it is); Adam with a cosine learning-rate decay; returns the loss of every step.
     """
     manual_seed(seed)
     g = torch_generator(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     losses = []
-    for idx in _batches(len(X0), batch, steps, g):
+    for step, idx in enumerate(_batches(len(X0), batch, steps, g)):
         x0 = X0[idx]
         x1 = X1[idx] if X1 is not None else torch.randn(x0.shape, generator=g, dtype=x0.dtype)
         t = torch.rand(len(idx), generator=g, dtype=x0.dtype)
         xt, u = fm_pair(x0, x1, t)
-        loss = ((model(xt, t) - u) ** 2).mean()
+        v = model(xt, t) if C is None else model(xt, t, C[idx])
+        loss = ((v - u) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         losses.append(loss.item())
+        if progress is not None:
+            progress(step, losses[-1])
     return losses
