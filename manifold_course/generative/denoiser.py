@@ -77,9 +77,26 @@ class TimeMLP(nn.Module):
         return self.body(self.features(x, t, y))
 
 
-def _batches(n: int, batch: int, steps: int, g: torch.Generator):
-    for _ in range(steps):
-        yield torch.randint(0, n, (min(batch, n),), generator=g)
+def _fit(model: nn.Module, n: int, steps: int, batch: int, lr: float, seed: int,
+         loss_of: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+         progress: Callable[[int, float], None] | None) -> list[float]:
+    """The loop both trainers share: seeded mini-batch indices into ``n`` examples, ``loss_of(idx, generator)``,
+    Adam on the parameters that require a gradient, a cosine learning-rate decay; returns every step's loss."""
+    manual_seed(seed)
+    g = torch_generator(seed)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    losses = []
+    for step in range(steps):
+        loss = loss_of(torch.randint(0, n, (min(batch, n),), generator=g), g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        if progress is not None:
+            progress(step, losses[-1])
+    return losses
 
 
 def train_eps(model: TimeMLP, X: torch.Tensor, betas: torch.Tensor, steps: int = 2000, batch: int = 256,
@@ -91,13 +108,9 @@ def train_eps(model: TimeMLP, X: torch.Tensor, betas: torch.Tensor, steps: int =
     with probability ``p_uncond`` (classifier-free guidance's label dropout). Adam with a cosine learning-rate
     decay; returns the loss of every step. Seeded through ``manifold_course.seeding`` (the seed knob moves it).
     """
-    manual_seed(seed)
-    g = torch_generator(seed)
     ab = _alpha_bar(betas).to(X.dtype)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    losses = []
-    for step, idx in enumerate(_batches(len(X), batch, steps, g)):
+
+    def loss_of(idx, g):
         x0 = X[idx]
         t = torch.randint(0, len(betas), (len(idx),), generator=g)
         eps = torch.randn(x0.shape, generator=g, dtype=x0.dtype)
@@ -106,17 +119,10 @@ def train_eps(model: TimeMLP, X: torch.Tensor, betas: torch.Tensor, steps: int =
         yy = None
         if y is not None:
             yy = y[idx].clone()
-            drop = torch.rand(len(idx), generator=g) < p_uncond
-            yy[drop] = model.n_classes
-        loss = ((model(xt, t.to(X.dtype), yy) - eps) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if progress is not None:
-            progress(step, losses[-1])
-    return losses
+            yy[torch.rand(len(idx), generator=g) < p_uncond] = model.n_classes
+        return ((model(xt, t.to(X.dtype), yy) - eps) ** 2).mean()
+
+    return _fit(model, len(X), steps, batch, lr, seed, loss_of, progress)
 
 
 def train_velocity(model: nn.Module, X0: torch.Tensor, steps: int = 2000, batch: int = 256, lr: float = 2e-3,
@@ -130,23 +136,13 @@ def train_velocity(model: nn.Module, X0: torch.Tensor, steps: int = 2000, batch:
     model is called as ``model(x_t, t, C[i])``. Only parameters with ``requires_grad`` are trained (a frozen base
     stays as it is); Adam with a cosine learning-rate decay; returns the loss of every step.
     """
-    manual_seed(seed)
-    g = torch_generator(seed)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    losses = []
-    for step, idx in enumerate(_batches(len(X0), batch, steps, g)):
+
+    def loss_of(idx, g):
         x0 = X0[idx]
         x1 = X1[idx] if X1 is not None else torch.randn(x0.shape, generator=g, dtype=x0.dtype)
         t = torch.rand(len(idx), generator=g, dtype=x0.dtype)
         xt, u = fm_pair(x0, x1, t)
         v = model(xt, t) if C is None else model(xt, t, C[idx])
-        loss = ((v - u) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if progress is not None:
-            progress(step, losses[-1])
-    return losses
+        return ((v - u) ** 2).mean()
+
+    return _fit(model, len(X0), steps, batch, lr, seed, loss_of, progress)
