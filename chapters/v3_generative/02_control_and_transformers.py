@@ -252,7 +252,9 @@ assert text_share.max() < 1.0
 # $(C, H, W)$ into $N = \frac{H}{p}\cdot\frac{W}{p}$ patches of $p\times p$ pixels, flattens each to $p^2C$ numbers
 # and runs a Transformer over the $N$ tokens. Self-attention costs $O(N^2 D)$, so halving $p$ multiplies the token count
 # by 4 and the attention cost by 16. `dit.patchify` orders tokens row by row and, inside a token, the numbers by
-# (row, column, channel); `dit.unpatchify` inverts it exactly.
+# (row, column, channel); `dit.unpatchify` inverts it exactly. That is the order of DiT's own code (channels last
+# inside a patch); Volume 1's `nn.convnext.patchify` lists a patch channel by channel instead, the order of
+# `F.unfold`. Both are fine; what matters is that `unpatchify` undoes the same order.
 
 # %%
 Xd, yd = data.digits()                                               # (1797, 64) in [0, 1]

@@ -136,7 +136,8 @@ check("control_dit.decoupled_cross_attention", decoupled_cross_attention)
 #
 # `patchify(x, p) -> Tensor`: images `(B, C, H, W)` ($p$ divides $H$ and $W$) into tokens `(B, N, p*p*C)` with
 # $N = (H/p)(W/p)$. Token $n$ is the patch at grid row $n \,/\!/\, (W/p)$ and grid column $n \bmod (W/p)$ (row by row);
-# inside a token the numbers are ordered by (row within the patch, column within the patch, channel), channel fastest.
+# inside a token the numbers are ordered by (row within the patch, column within the patch, channel), channel fastest
+# (DiT's order; Volume 1's `patchify` exercise used `F.unfold`'s channel-first order).
 #
 # **Checked:** exactly on `(2, 3, 8, 8)` with $p = 2$, digits with $p = 4$, $H \ne W$ with $p = 3$, one token, and $p = 1$.
 
