@@ -175,6 +175,34 @@ def euler_sample_time_grid_from_zero(v_fn, x1, n_steps):
     return x
 
 
+# ---- straightness
+def straightness_mean_over_coordinates(v_fn, x1, n_steps):
+    vs, x, dt = [], x1, 1.0 / n_steps
+    for i in range(n_steps):
+        v = v_fn(x, torch.full((len(x),), 1.0 - i * dt, dtype=x.dtype))
+        vs.append(v)
+        x = x - dt * v
+    return float(sum(((v - (x1 - x)) ** 2).mean() for v in vs) * dt)     # averages the coordinates too
+
+
+def straightness_against_first_velocity(v_fn, x1, n_steps):
+    vs, x, dt = [], x1, 1.0 / n_steps
+    for i in range(n_steps):
+        v = v_fn(x, torch.full((len(x),), 1.0 - i * dt, dtype=x.dtype))
+        vs.append(v)
+        x = x - dt * v
+    return float(sum(((v - vs[0]) ** 2).flatten(1).sum(1).mean() for v in vs) * dt)   # not the chord x1 - x0
+
+
+# ---- latent_ddim_sample
+def latent_pipeline_forgets_scale(eps_fn, decode, z_T, timesteps, alpha_bar, scale):
+    return decode(diffusion.ddim_sample(eps_fn, z_T, timesteps, alpha_bar))
+
+
+def latent_pipeline_multiplies_scale(eps_fn, decode, z_T, timesteps, alpha_bar, scale):
+    return decode(diffusion.ddim_sample(eps_fn, z_T, timesteps, alpha_bar) * scale)
+
+
 # ---- cfg_eps
 def cfg_eps_paper_convention(eps_uncond, eps_cond, w):
     return (1 + w) * eps_cond - w * eps_uncond                             # Ho & Salimans' w': not this exercise's w
@@ -222,6 +250,8 @@ WRONG = {
     "diffusion.fm_pair": [fm_pair_reversed_velocity, fm_pair_swapped_ends],
     "diffusion.fm_loss": [fm_loss_mean_over_coordinates, fm_loss_wrong_target, fm_loss_at_x0],
     "diffusion.euler_sample": [euler_sample_forward_in_time, euler_sample_time_grid_from_zero],
+    "diffusion.straightness": [straightness_mean_over_coordinates, straightness_against_first_velocity],
+    "diffusion.latent_ddim_sample": [latent_pipeline_forgets_scale, latent_pipeline_multiplies_scale],
     "diffusion.cfg_eps": [cfg_eps_paper_convention, cfg_eps_swapped],
     "diffusion.compression_ratio": [compression_ratio_per_side, compression_ratio_spatial_only, compression_ratio_int],
     "diffusion.latent_scale_factor": [latent_scale_inverse_variance, latent_scale_per_channel_mean, latent_scale_tensor],

@@ -602,6 +602,8 @@ assert ratio == 48.0
 # $\varepsilon$-network on the latents and one on the pixels, same width and steps. SD rescales its latents by a
 # constant (0.18215) so that they have unit standard deviation, as the noise schedule assumes; we compute ours.
 # The decoder's reconstruction error is a floor: latent samples cannot be more faithful than reconstructions.
+# Sampling is then: run the sampler in the scaled latent space, divide by the scale, decode (the exercises'
+# `latent_ddim_sample`).
 
 # %%
 Xd, _ = digits()

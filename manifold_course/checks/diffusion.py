@@ -215,7 +215,43 @@ def _euler_cases(rng):
                atol=1e-12)
 
 
+def _straightness_cases(rng):
+    yield Case(("constant", _t(rng, 2), _t(rng, 6, 2), 4), label="a constant velocity: straight paths, S = 0",
+               rtol=1e-9, atol=1e-12)
+    yield Case(("linear", _t(rng, 2, 2, scale=0.5), _t(rng, 6, 2), 1), label="one step: the path is its own chord",
+               rtol=1e-9, atol=1e-12)
+    yield Case(("linear", _t(rng, 2, 2, scale=0.8), _t(rng, 6, 2), 8), label="v = A x, 8 steps: curved paths",
+               rtol=1e-9, atol=1e-12)
+    yield Case(("forced", _NONE, _t(rng, 5, 3), int(rng.integers(3, 9))), label="v depends on t",
+               rtol=1e-9, atol=1e-12)
+    yield Case(("cubic", _t(rng, 2), _t(rng, 4, 2, scale=0.5), 10), label="v = -x^3 + p t, ten steps",
+               rtol=1e-9, atol=1e-12)
+
+
 # ---------------------------------------------------------------- guidance and latents
+
+def _latent_pipeline_observe(fn):
+    """Adapter: the case gives a Gaussian mixture in latent space (its exact noise prediction is ``eps_fn``) and a
+    decoder ``tanh(z W^T + b)``; record the learner's decoded samples."""
+
+    def observed(weights, means, covs, W, b, z_T, timesteps, alpha_bar, scale):
+        mix = GaussianMixture(weights, means, covs)
+        return fn(lambda z, t: mix.eps_oracle(z, float(alpha_bar[int(t)])), lambda z: torch.tanh(z @ W.T + b),
+                  z_T.clone(), list(timesteps), alpha_bar, scale)
+
+    observed.__name__ = getattr(fn, "__name__", "latent_ddim_sample")
+    return observed
+
+
+def _latent_pipeline_cases(rng):
+    ab = diffusion.alpha_bar(diffusion.beta_schedule(100, "linear"))
+    for d, D_out, n, scale in ((2, 5, 6, 0.25), (3, 8, 4, 2.0), (4, 3, 1, 1.0)):
+        mix = _mixture(rng, d, 2)
+        ts = torch.linspace(99, 0, n).round().long().tolist() if n > 1 else [99]
+        label = f"{d}-D latents, a decoder to {D_out}-D, {n} DDIM steps, scale {scale:g}"
+        yield Case((mix.weights, mix.means, mix.covs, _t(rng, D_out, d, scale=0.5), _t(rng, D_out, scale=0.1),
+                    _t(rng, 5, d), ts, ab, scale), label=label, rtol=1e-7, atol=1e-9)
+
 
 def _cfg_cases(rng):
     eu, ec = _t(rng, 5, 2), _t(rng, 5, 2)
@@ -284,6 +320,10 @@ EXERCISES = [
              reference=flow_matching.fm_loss, adapter=lambda fn: _with_field(fn, "fm_loss")),
     Exercise("diffusion.euler_sample", "Sampling a flow with Euler steps", cases=_euler_cases,
              reference=flow_matching.euler_sample, adapter=lambda fn: _with_field(fn, "euler_sample")),
+    Exercise("diffusion.straightness", "How straight are a flow's paths?", cases=_straightness_cases,
+             reference=flow_matching.straightness, adapter=lambda fn: _with_field(fn, "straightness")),
+    Exercise("diffusion.latent_ddim_sample", "Latent diffusion's sampling pipeline", cases=_latent_pipeline_cases,
+             reference=diffusion.latent_ddim_sample, adapter=_latent_pipeline_observe),
     Exercise("diffusion.cfg_eps", "Classifier-free guidance", cases=_cfg_cases, reference=diffusion.cfg_eps),
     Exercise("diffusion.compression_ratio", "Latent compression", cases=_compression_cases,
              reference=diffusion.compression_ratio, judge=_judge_ratio),

@@ -118,6 +118,13 @@ def cfg_eps(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, w: float) -> torch
     return eps_uncond + w * (eps_cond - eps_uncond)
 
 
+def latent_ddim_sample(eps_fn: Callable[[torch.Tensor, int], torch.Tensor], decode: Callable[[torch.Tensor], torch.Tensor],
+                       z_T: torch.Tensor, timesteps, alpha_bar: torch.Tensor, scale: float) -> torch.Tensor:
+    """Latent diffusion's sampling pipeline: DDIM in the *scaled* latent space (where the network was trained on
+    ``scale * z``), then undo the scale and decode: ``decode(ddim_sample(...) / scale)``."""
+    return decode(ddim_sample(eps_fn, z_T, timesteps, alpha_bar) / scale)
+
+
 def heun_step(f: Callable[[torch.Tensor, float], torch.Tensor], x: torch.Tensor, t: float, dt: float) -> torch.Tensor:
     """One step of Heun's method (explicit trapezoid) for dx/dt = f(x, t): Euler predicts, the average slope corrects."""
     k1 = f(x, t)

@@ -14,9 +14,9 @@
 # %% [markdown]
 # # Volume 3, Chapter 1 exercises: Diffusion, flows and guidance (sections 3.1-3.4)
 #
-# Fourteen functions: the schedules and the forward process, the exact score of Gaussian data, the DDPM and DDIM
-# steps, a DDIM sampler, Heun's method, the three pieces of flow matching, classifier-free guidance, and the two
-# numbers of latent diffusion. Write the body of each function, run its cell, then the `check(...)` cell below it:
+# Sixteen functions: the schedules and the forward process, the exact score of Gaussian data, the DDPM and DDIM
+# steps, a DDIM sampler, Heun's method, the four pieces of flow matching, classifier-free guidance, and latent
+# diffusion's two numbers and its sampling pipeline. Write the body of each function, run its cell, then the `check(...)` cell below it:
 # a green block means every case passed; a red one names the first case that failed and what differs. The lecture
 # `chapters/v3_generative/01_diffusion_and_flows.ipynb` derives everything used here.
 #
@@ -304,7 +304,38 @@ def euler_sample(v_fn, x1, n_steps):
 check("diffusion.euler_sample", euler_sample)
 
 # %% [markdown]
-# ## 12. Classifier-free guidance
+# ## 12. How straight are a flow's paths?
+#
+# `straightness(v_fn, x1, n_steps) -> float`: follow the Euler path of exercise 11 from each noise point `x1` to its
+# end $\hat x_0$, remembering the velocity $v_i$ used at every step, and return
+#
+# $$S=\Delta t\sum_{i=0}^{n-1}\frac1N\sum_{\text{rows}}\big\|v_i-(x_1-\hat x_0)\big\|^2,$$
+#
+# the squared distance of each step's velocity to the path's chord, summed over coordinates, averaged over the batch,
+# integrated over time (Liu, Gong & Liu 2022). $S=0$ exactly when every path is a straight line travelled at constant
+# speed; rectified flow drives it down. Return a Python float.
+#
+# **Checked:** a constant velocity ($S=0$), one step ($S=0$: one step is its own chord), $v=Ax$ with 8 steps, a
+# time-dependent $v$, and $v=-x^3+pt$ with 10 steps.
+
+# %%
+def straightness(v_fn, x1, n_steps):
+    ### BEGIN SOLUTION
+    vs, x, dt = [], x1, 1.0 / n_steps
+    for i in range(n_steps):
+        v = v_fn(x, torch.full((x.shape[0],), 1.0 - i * dt, dtype=x.dtype))
+        vs.append(v)
+        x = x - dt * v
+    chord = x1 - x
+    return float(sum(((v - chord) ** 2).flatten(1).sum(1).mean() for v in vs) * dt)
+    ### END SOLUTION
+
+
+# %%
+check("diffusion.straightness", straightness)
+
+# %% [markdown]
+# ## 13. Classifier-free guidance
 #
 # `cfg_eps(eps_uncond, eps_cond, w) -> tensor`: $\hat\varepsilon=\varepsilon_\varnothing+w\,(\varepsilon_c-\varepsilon_\varnothing)$,
 # so that $w=0$ is unconditional and $w=1$ conditional (the lecture's and Stable Diffusion's convention; Ho &
@@ -321,7 +352,7 @@ def cfg_eps(eps_uncond, eps_cond, w):
 check("diffusion.cfg_eps", cfg_eps)
 
 # %% [markdown]
-# ## 13. Latent compression
+# ## 14. Latent compression
 #
 # `compression_ratio(H, W, C, f, c_latent) -> float`: how many times fewer numbers a latent of `c_latent` channels
 # at $1/f$ of the resolution holds than an $H\times W\times C$ image: $\frac{HWC}{c\,(H/f)(W/f)}$.
@@ -339,7 +370,7 @@ def compression_ratio(H, W, C, f, c_latent):
 check("diffusion.compression_ratio", compression_ratio)
 
 # %% [markdown]
-# ## 14. The latent scale factor
+# ## 15. The latent scale factor
 #
 # `latent_scale_factor(z) -> float`: the number $s$ that gives the latents `z` unit standard deviation,
 # $s=1/\mathrm{std}(z)$, with torch's `z.std()` over all elements (Stable Diffusion's 0.18215 is such a number,
@@ -355,6 +386,34 @@ def latent_scale_factor(z):
 
 # %%
 check("diffusion.latent_scale_factor", latent_scale_factor)
+
+# %% [markdown]
+# ## 16. Latent diffusion's sampling pipeline
+#
+# `latent_ddim_sample(eps_fn, decode, z_T, timesteps, alpha_bar, scale) -> images`: the network `eps_fn` was
+# trained on *scaled* latents $s\,z$ (exercise 15's factor, `scale`), so run your DDIM sampler (exercise 7) from the
+# latent noise `z_T` along `timesteps`, **divide by the scale**, and only then `decode` (a function from latents to
+# images). Forgetting the division is a classic bug: the decoder then sees latents $s$ times too large (or small).
+#
+# **Checked:** with the exact noise prediction of random latent Gaussian mixtures and a decoder
+# $\tanh(zW^\top+b)$, in 2 to 4 latent dimensions, scales 0.25, 1 and 2, 1 to 6 steps.
+
+# %%
+def latent_ddim_sample(eps_fn, decode, z_T, timesteps, alpha_bar, scale):
+    ### BEGIN SOLUTION
+    z = z_T
+    ts = [int(t) for t in timesteps]
+    for t, t_prev in zip(ts, ts[1:] + [-1]):
+        eps = eps_fn(z, t)
+        ab_t = float(alpha_bar[t])
+        ab_p = float(alpha_bar[t_prev]) if t_prev >= 0 else 1.0
+        z = math.sqrt(ab_p) * (z - math.sqrt(1 - ab_t) * eps) / math.sqrt(ab_t) + math.sqrt(1 - ab_p) * eps
+    return decode(z / scale)
+    ### END SOLUTION
+
+
+# %%
+check("diffusion.latent_ddim_sample", latent_ddim_sample)
 
 # %% [markdown]
 # ## Going further
