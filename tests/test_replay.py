@@ -103,3 +103,19 @@ def test_adapted_exercises_are_judged_by_the_grader():
     adapted = sorted(i for i, e in all_exercises().items() if e.adapter is not None)
     assert len(adapted) >= 18
     assert _wrong_adapted(), "no wrong implementation of an adapted exercise to replay"
+
+
+@pytest.mark.parametrize("ex_id", sorted(REPLAYED))
+def test_cases_depend_only_on_the_grading_seed(ex_id):
+    """The grader and the grading child draw the cases separately, from the same seed but not the same global random
+    state: a case drawn from torch's or NumPy's global generator would not match (the answer would go unmatched)."""
+    import numpy as np
+
+    ex = REPLAYED[ex_id]
+    keys = []
+    for global_seed in (1, 2):
+        with preserved_global_state():
+            torch.manual_seed(global_seed)
+            np.random.seed(global_seed)
+            keys.append([wire.call_key(c.args, dict(c.kwargs)) for c in ex.cases(case_rng(ex.id, 11))])
+    assert keys[0] == keys[1], f"{ex_id}: a case depends on the global random state; draw it from the rng argument"

@@ -188,7 +188,7 @@ def _fm_pair_cases(rng):
     yield Case((x0, x1, 1.0), label="t = 1: x_t = x1")
     yield Case((x0, x1, 0.3), label="t = 0.3 (a float)")
     yield Case((x0, x1, torch.as_tensor(rng.uniform(0, 1, 4))), label="one t per row (shape (N,))")
-    yield Case((_t(rng, 3, 1, 4, 4, dtype=F32), _t(rng, 3, 1, 4, 4, dtype=F32), torch.rand(3, dtype=F32)),
+    yield Case((_t(rng, 3, 1, 4, 4, dtype=F32), _t(rng, 3, 1, 4, 4, dtype=F32), torch.as_tensor(rng.uniform(0, 1, 3), dtype=F32)),
                label="float32 images (3, 1, 4, 4), t per row")
 
 
