@@ -301,9 +301,10 @@ assert mod_grad > 0
 # output layer. It is trained as a flow-matching velocity with the same trainer as the MLP (`train_velocity`), and
 # sampled with 30 Euler steps. We print the samples' distance to the nearest training digit next to the same distance
 # for real test digits and for Gaussian noise pushed to the data's mean and covariance (a "blob" that knows the pixel
-# statistics but not the strokes). What this notebook asserts is only that the loss falls: after 400 steps the samples
-# are not reliably nearer the digits than the blob under every seed (compare the two grids below; `SCALE > 1` trains
-# longer).
+# statistics but not the strokes). After 800 steps the samples are nearer the training digits than the blob is
+# (measured under several seeds: 3.2-3.3 against 3.5-3.6), but still much farther than real test digits (about 2.0):
+# the model has learned more than the pixel statistics, and far less than digits (`SCALE > 1` trains longer; at 400
+# steps it was not reliably ahead of the blob).
 
 # %%
 perm = torch.as_tensor(numpy_rng(6).permutation(len(Xd)))
@@ -312,9 +313,9 @@ manual_seed(7)
 tiny = dit.TinyDiT(image_shape=(1, 8, 8), patch=4, d=48, depth=2, n_heads=4)
 print(f"TinyDiT: {sum(p.numel() for p in tiny.parameters()):,} parameters")
 t_start = time.time()
-pbar = tqdm(total=400 * SCALE, desc="DiT", leave=False)
+pbar = tqdm(total=800 * SCALE, desc="DiT", leave=False)
 dit_losses = []
-for chunk in range(2 * SCALE):                                       # train_velocity in chunks to drive the bar
+for chunk in range(4 * SCALE):                                       # train_velocity in chunks to drive the bar
     dit_losses += train_velocity(tiny, X_train, steps=200, batch=64, lr=3e-3, seed=8 + chunk)
     pbar.update(200)
 pbar.close()
@@ -329,7 +330,7 @@ print(f"trained in {time.time() - t_start:.1f} s; loss {np.mean(dit_losses[:20])
 print(f"median distance to the nearest training digit: DiT samples {nn_dit:.2f}, Gaussian blob {nn_blob:.2f}, "
       f"real test digits {nn_test:.2f}")
 assert np.mean(dit_losses[-50:]) < 0.8 * np.mean(dit_losses[:20])
-assert 1.0 < nn_test < 3.0
+assert 1.0 < nn_test < nn_dit < nn_blob
 
 # %%
 fig, axes = plotting.figure(ncols=2, width=3.6, height=3.6)
@@ -513,7 +514,8 @@ print(f"notebook body ran in {elapsed:.0f} s")
 # - Patches are tokens: $N = \frac{T}{p_t}\frac{H}{p_h}\frac{W}{p_w}$, attention cost $O(N^2D)$; patchify and unpatchify
 #   are exact inverses for images and videos.
 # - adaLN-Zero makes every DiT block the identity at initialisation for any conditioning; a 2-block DiT of width 48
-#   trains on the digits with the same flow-matching trainer as the MLP (its loss falls by more than 20 % in 400 steps).
+#   trains on the digits with the same flow-matching trainer as the MLP (its loss falls by more than 20 % in 800 steps, and
+#   its samples come nearer the digits than a Gaussian with their mean and covariance, though far from real digits).
 # - The frame difference of a moving square follows the formula exactly; frame-by-frame generation destroys it, and a
 #   static clip fools it. Sampling an image model frame by frame from smoothly moving noise gives clips far more
 #   consistent than fresh noise per frame (under half the frame difference).
