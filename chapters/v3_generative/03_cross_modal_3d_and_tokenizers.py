@@ -595,7 +595,7 @@ assert 8 < id_data < 10 and id_kl < 4.5 < id_data and n_vq_points == n_vq_tuples
 #   to $1 - T_S$; the quadrature converges as samples densify. A flatland NeRF fitted to 4 one-dimensional views renders
 #   4 unseen views with about a fifth of the error of a constant guess; occlusion makes opposite views differ in colour
 #   but not in opacity.
-# - **Gaussian splats**: the same compositing with explicit Gaussians; 16 splats (128 numbers) fit a 576-pixel digit
+# - **Gaussian splats**: the same compositing with explicit Gaussians; 16 splats (112 numbers) fit a 576-pixel digit
 #   with $R^2 > 0.9$ and render at any resolution.
 # - **SDS** with an exact frozen model: its mean is zero at a mode, and optimising points with it drives them onto the
 #   modes, more concentrated than the data themselves (3 of 3 runs): an optimiser, not a sampler.
