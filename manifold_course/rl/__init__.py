@@ -1,0 +1,1 @@
+"""Reinforcement learning (Volume 5): finite MDPs and dynamic programming on Gymnasium's toy-text environments."""
