@@ -408,7 +408,8 @@ for kind in ("linear", "cosine"):
 for (name, kind, n), (em, eC) in rows.items():
     print(f"{name}-{n:<3d} {kind:6s}: mean error {em:.1e}, covariance error {100 * eC:5.1f} %")
 assert rows[("DDPM", "linear", 200)][1] < 0.05 and rows[("DDPM", "cosine", 200)][1] < 0.05
-assert rows[("DDIM", "linear", 10)][1] > 0.3 and rows[("DDIM", "cosine", 10)][1] > 0.2
+assert round(100 * rows[("DDPM", "linear", 200)][1], 1) == 4.8 and round(100 * rows[("DDPM", "cosine", 200)][1], 1) == 2.6
+assert round(100 * rows[("DDIM", "linear", 10)][1]) == 36 and round(100 * rows[("DDIM", "cosine", 10)][1]) == 24
 for kind in ("linear", "cosine"):                        # first order: doubling the steps about halves the error
     for n1, n2 in ((10, 20), (50, 100)):
         ratio = rows[("DDIM", kind, n1)][1] / rows[("DDIM", kind, n2)][1]
@@ -744,13 +745,14 @@ for name, rows_ in stats8.items():
     acc = [r[0] for r in rows_]
     assert acc[0] < 0.3 and 0.9 < acc[1] <= acc[3], name          # w = 0 ignores the label (chance: 1/8)
 spread_exact = [r[1] for r in stats8["exact"]]
+assert stats8["exact"][1][0] > 0.97                              # w = 1, exact network: almost every sample in class
 assert abs(spread_exact[1] - 0.3) < 0.03 and spread_exact[3] < 0.6 * spread_exact[1]
 
 # %% [markdown]
 # Guidance buys fidelity to the label at the price of diversity. On the two overlapping classes accuracy climbs
 # towards 1 and each class contracts away from the other. On the eight well-separated Gaussians accuracy is already
-# 99 % at $w=1$, yet with this deterministic sampler the exact network's classes still shrink to well under the
-# true spread of 0.3 at $w=4$: the guided $\hat\varepsilon$ is not the noise prediction of any noised family of
+# about 99 % at $w=1$ (above 97 % in every draw), yet with this deterministic sampler the exact network's classes
+# still shrink to well under the true spread of 0.3 at $w=4$: the guided $\hat\varepsilon$ is not the noise prediction of any noised family of
 # densities, and the ODE follows it faithfully. The trained network adds its own twist: guidance multiplies the
 # *difference* between its conditional and unconditional predictions, errors included (compare its $w=4$ row with
 # the exact one). That is the mechanism behind the over-sharpened, over-saturated images of large guidance scales.
