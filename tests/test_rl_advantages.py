@@ -33,3 +33,22 @@ def test_gae_is_a_discounted_sum_of_td_errors():
     td = r + gamma * np.append(v[1:], last) - v
     want = [sum((gamma * lam) ** k * td[t + k] for k in range(12 - t)) for t in range(12)]
     assert np.allclose(A.gae(r, v, d, gamma, lam, last), want, atol=1e-12)
+
+
+def test_td_errors_cut_at_episode_ends_and_bootstrap_the_tail():
+    r, v, d = np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.25, 4.0]), np.array([0.0, 1.0, 0.0])
+    want = [1.0 + 0.9 * 0.25 - 0.5, 2.0 - 0.25, 3.0 + 0.9 * 10.0 - 4.0]
+    assert np.allclose(A.td_errors(r, v, d, 0.9, last_value=10.0), want)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_vector_rollouts_are_independent_columns(seed):
+    rng = np.random.default_rng(seed)
+    T, N = 20, 3
+    r, v, d, last = rng.normal(size=(T, N)), rng.normal(size=(T, N)), rng.random((T, N)) < 0.2, rng.normal(size=N)
+    adv, ret = A.gae_and_returns(r, v, d, 0.99, 0.95, last)
+    for n in range(N):
+        assert np.allclose(adv[:, n], A.gae(r[:, n], v[:, n], d[:, n], 0.99, 0.95, last[n]))
+        assert np.allclose(A.rewards_to_go(r, d, 0.9, last)[:, n], A.rewards_to_go(r[:, n], d[:, n], 0.9, last[n]))
+        assert np.allclose(A.td_errors(r, v, d, 0.9, last)[:, n], A.td_errors(r[:, n], v[:, n], d[:, n], 0.9, last[n]))
+    assert np.allclose(ret, adv + v)

@@ -77,3 +77,10 @@ def test_discounted_return():
 def test_greedy_ties_go_to_the_lowest_action():
     q = np.array([[1.0, 1.0 + 1e-12, 0.0], [0.0, 2.0, 2.0]])
     assert np.array_equal(M.greedy_policy(q), np.array([[1.0, 0, 0], [0, 1.0, 0]]))
+
+
+def test_from_table_adds_repeated_outcomes_and_drops_terminal_ones():
+    table = [[[(0.5, 1, 1.0, False), (0.25, 1, 0.0, False), (0.25, 0, 4.0, True)]], [[(1.0, 1, 0.0, True)]]]
+    m = M.from_table(table)
+    assert np.allclose(m.P[0, 0], [0.0, 0.75]) and np.allclose(m.P[1, 0], 0.0)
+    assert np.allclose(m.R[:, 0], [1.5, 0.0])

@@ -10,7 +10,8 @@ a reward $r(y)$. Shapes: ``(..., K)`` over the responses, any leading axes are i
 - **PPO** (Schulman et al., "Proximal Policy Optimization Algorithms", 2017, arXiv:1707.06347) with the RLHF reward
   shaped by a KL penalty, $R = r(y) - \beta\log\frac{\pi_{old}(y)}{\pi_{ref}(y)}$ (Ouyang et al. 2022, arXiv:2203.02155),
   maximises the clipped surrogate $\mathbb E[\min(\rho A, \mathrm{clip}(\rho, 1-\epsilon, 1+\epsilon)A)]$,
-  $\rho = \pi_\theta(y)/\pi_{old}(y)$. Its fixed point is $\pi^*$.
+  $\rho = \pi_\theta(y)/\pi_{old}(y)$. Its fixed point is $\pi^*$. ``ppo_clip_objective`` is imported from
+  :mod:`manifold_course.rl.ppo` (Volume 5, section 5.7): one implementation for both volumes.
 - **DPO** (Rafailov et al., "Direct Preference Optimization: Your Language Model is Secretly a Reward Model", 2023,
   arXiv:2305.18290): inverting $\pi^*$ gives $r(y) = \beta\log\frac{\pi^*(y)}{\pi_{ref}(y)} + \beta\log Z$; the
   constant $\beta\log Z$ cancels in $r(y_w) - r(y_l)$, so the Bradley-Terry likelihood becomes a loss on the policy:
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from manifold_course.rl.ppo import ppo_clip_objective  # noqa: F401  (one implementation, Volume 5's; re-exported)
 from manifold_course.seeding import torch_generator
 
 
@@ -95,13 +97,6 @@ def train_dpo(pi_ref: torch.Tensor, chosen: torch.Tensor, rejected: torch.Tensor
 
     opt.step(closure)
     return torch.softmax(logits.detach(), dim=-1)
-
-
-def ppo_clip_objective(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor,
-                       clip_eps: float = 0.2) -> torch.Tensor:
-    r"""PPO's clipped surrogate (to maximise): mean of $\min(\rho A, \mathrm{clip}(\rho, 1-\epsilon, 1+\epsilon)A)$."""
-    ratio = torch.exp(logp_new - logp_old)
-    return torch.minimum(ratio * advantages, ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages).mean()
 
 
 def ppo_bandit(pi_ref: torch.Tensor, reward: torch.Tensor, beta: float, iterations: int = 150, batch: int = 256,

@@ -1,2 +1,10 @@
-"""Reinforcement learning (Volume 5): finite MDPs and dynamic programming on Gymnasium's toy-text environments
-(``mdp``), tabular Q-learning and SARSA (``tabular``), returns and GAE for policy gradients (``advantages``)."""
+"""Reinforcement learning (Volume 5), one concept per module:
+
+- ``mdp``: finite MDPs as arrays from Gymnasium's toy-text tables, dynamic programming on them;
+- ``tabular``: Q-learning and SARSA; ``dqn``: replay, targets and target networks, DQN on CartPole;
+- ``advantages``: returns and GAE; ``policy_gradient``: REINFORCE, Gaussian policies, actor-critic;
+  ``ppo``: PPO's clipped objective (shared with Volume 2's RLHF) and a PPO trainer;
+- ``tictactoe``, ``mcts``, ``alphazero``: minimax, UCT and AlphaZero-lite self-play;
+- ``offline``, ``decision_transformer``, ``imitation``, ``world_model``, ``curiosity``: learning without reward
+  or without interaction (CQL, the Decision Transformer, behaviour cloning and GAIL, learned dynamics and MPC, RND).
+"""

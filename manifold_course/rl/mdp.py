@@ -43,7 +43,13 @@ class TabularMDP:
 
 def from_gymnasium(env) -> TabularMDP:
     """The arrays of a Gymnasium toy-text environment (FrozenLake, CliffWalking, Taxi) from ``env.unwrapped.P``."""
-    table = env.unwrapped.P
+    return from_table(env.unwrapped.P)
+
+
+def from_table(table) -> TabularMDP:
+    """The arrays of a transition table in Gymnasium's toy-text format: ``table[s][a]`` is a list of
+    ``(probability, next_state, reward, terminated)`` (a dict of dicts, as ``env.unwrapped.P``, or nested lists);
+    outcomes that share a next state add up."""
     S = len(table)
     A = len(table[0])
     P = np.zeros((S, A, S))
