@@ -7,8 +7,9 @@ one-step targets of Q-learning (Watkins 1989),
 $$y = r + \gamma\,(1 - \text{terminated})\,\max_{a'} Q_{\theta^-}(s', a'), \qquad
   \mathcal L(\theta) = \mathbb E_{(s,a,r,s')\sim\mathcal D}\,\ell\big(y - Q_\theta(s, a)\big),$$
 
-with $\ell$ the Huber loss, $\mathcal D$ a **replay buffer** of past transitions sampled uniformly (it breaks the
-correlation of consecutive samples), and $\theta^-$ a **target network**: a copy of $\theta$ synced every $C$
+with $\ell$ the squared error (Mnih et al. 2015 clip the error, i.e. use the Huber loss: ``DQNConfig.huber``),
+$\mathcal D$ a **replay buffer** of past transitions sampled uniformly (it breaks the correlation of consecutive
+samples), and $\theta^-$ a **target network**: a copy of $\theta$ synced every $C$
 updates (hard) or tracked by Polyak averaging $\theta^- \leftarrow \tau\theta + (1-\tau)\theta^-$ (soft).
 
 Only a *termination* (the pole fell) stops the bootstrap; a *truncation* (CartPole's 500-step time limit) is not a
