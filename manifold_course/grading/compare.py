@@ -143,7 +143,7 @@ def _compare_values(g: np.ndarray, e: np.ndarray, rtol: float, atol: float, wher
         bad = g != e
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            return f"{where} differs at index {idx}: expected {e[idx]!r}, got {g[idx]!r} ({int(bad.sum())} of {e.size} entries differ)"
+            return f"{where} differs at index {idx}: expected {e[idx].item()!r}, got {g[idx].item()!r} ({int(bad.sum())} of {e.size} entries differ)"
         return None
     g64, e64 = g.astype(np.float64), e.astype(np.float64)
     nan_bad = np.isnan(g64) & ~np.isnan(e64)
