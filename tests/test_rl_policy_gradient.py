@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from manifold_course.geometry.similarity import linear_cka
 from manifold_course.rl import policy_gradient as pg
 
 
@@ -27,9 +28,9 @@ def test_linear_cka_invariances():
     g = torch.Generator().manual_seed(1)
     X = torch.randn(50, 6, generator=g)
     Q, _ = torch.linalg.qr(torch.randn(6, 6, generator=g))
-    assert pg.linear_cka(X, X) == pytest.approx(1.0)
-    assert pg.linear_cka(X, 3.0 * X @ Q + 2.0) == pytest.approx(1.0)          # rotation, scale, shift
-    assert pg.linear_cka(X, torch.randn(50, 6, generator=g)) < 0.5
+    assert linear_cka(X, X) == pytest.approx(1.0)
+    assert linear_cka(X, 3.0 * X @ Q + 2.0) == pytest.approx(1.0)          # rotation, scale, shift
+    assert linear_cka(X, torch.randn(50, 6, generator=g)) < 0.5
 
 
 @pytest.mark.parametrize("baseline", [None, 12.0])

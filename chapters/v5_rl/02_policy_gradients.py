@@ -66,6 +66,7 @@ import numpy as np
 import torch
 
 from manifold_course import plotting
+from manifold_course.geometry.similarity import linear_cka
 from manifold_course.rl import advantages, mdp, policy_gradient as pg, ppo
 from manifold_course.seeding import course_seed, numpy_rng, torch_generator
 
@@ -488,9 +489,9 @@ def f21_run(seed):
         train()
         stages[stage] = pg.sequence_stats(model, ref, every, strictly_increasing)
         feats[stage] = model.features(probe).detach().flatten(0, 1)
-    cka = {"pre-trained/SFT": pg.linear_cka(feats["pre-trained"], feats["SFT"]),
-           "pre-trained/RL": pg.linear_cka(feats["pre-trained"], feats["RL"]),
-           "SFT/RL": pg.linear_cka(feats["SFT"], feats["RL"])}
+    cka = {"pre-trained/SFT": linear_cka(feats["pre-trained"], feats["SFT"]),
+           "pre-trained/RL": linear_cka(feats["pre-trained"], feats["RL"]),
+           "SFT/RL": linear_cka(feats["SFT"], feats["RL"])}
     return stages, cka
 
 

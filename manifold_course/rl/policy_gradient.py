@@ -44,14 +44,6 @@ def gaussian_logprob(a: torch.Tensor, mu: torch.Tensor, log_std: torch.Tensor) -
     return (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
-def linear_cka(X: torch.Tensor, Y: torch.Tensor) -> float:
-    r"""Linear CKA of two feature matrices on the same $n$ inputs, $X$ ($n\times p$), $Y$ ($n\times q$), columns
-    centred: $\|Y^\top X\|_F^2 / (\|X^\top X\|_F\,\|Y^\top Y\|_F)$. 1 for features equal up to rotation and scale."""
-    X = X.double() - X.double().mean(0)
-    Y = Y.double() - Y.double().mean(0)
-    return float((Y.T @ X).pow(2).sum() / ((X.T @ X).norm() * (Y.T @ Y).norm()))
-
-
 # ---------------------------------------------------------------- the bandit: gradient estimates, exact and sampled
 
 
