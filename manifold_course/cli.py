@@ -226,7 +226,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         print("manifold-course release: run it inside a clone of the course")
         return 2
     try:
-        plan = release(root, check_only=args.check)
+        plan = release(root, check_only=args.check, only=[Path(p) for p in args.solutions] or None)
     except ReleaseError as exc:
         print(f"release failed: {exc}")
         return 1
@@ -288,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-v", "--verbose", action="store_true", help="list every exercise")
     pr.set_defaults(fn=cmd_progress)
     r = sub.add_parser("release", help="write exercises/ from solutions/")
+    r.add_argument("solutions", nargs="*", help="only these solution notebooks (solutions/.../x.py or .ipynb); default: all")
     r.add_argument("--check", action="store_true", help="fail if exercises/ is stale; write nothing")
     r.set_defaults(fn=cmd_release)
     b = sub.add_parser("bench", help="time kernels against PyTorch on a GPU")

@@ -77,3 +77,19 @@ def test_release_removes_exercises_whose_solution_is_gone(tmp_path):
 def test_course_exercises_are_up_to_date_with_solutions():
     plan = release(ROOT, check_only=True)
     assert plan.stale == [], f"exercises/ is stale; run `manifold-course release`: {plan.stale}"
+
+
+def test_release_of_chosen_solutions_leaves_the_others_alone(tmp_path):
+    (tmp_path / "solutions" / "v9").mkdir(parents=True)
+    mine = tmp_path / "solutions" / "v9" / "01_demo.py"
+    mine.write_text(SOLUTION)
+    (tmp_path / "solutions" / "v9" / "02_half_written.py").write_text("### BEGIN SOLUTION\n")  # someone else's draft
+    orphan = tmp_path / "exercises" / "old.py"
+    orphan.parent.mkdir()
+    orphan.write_text("# old\n")
+    plan = release(tmp_path, only=[mine.with_suffix(".ipynb")])
+    assert {p.name for p in plan.written} == {"01_demo.py", "01_demo.ipynb"} and orphan.exists()
+    with pytest.raises(ReleaseError, match="never closed"):
+        release(tmp_path)
+    with pytest.raises(ReleaseError, match="not a solution notebook"):
+        release(tmp_path, only=[tmp_path / "exercises" / "old.py"])

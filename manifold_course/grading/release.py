@@ -85,11 +85,13 @@ class ReleasePlan:
     stale: list[Path]
 
 
-def release(root: Path, check_only: bool = False) -> ReleasePlan:
+def release(root: Path, check_only: bool = False, only: list[Path] | None = None) -> ReleasePlan:
     """Generate ``exercises/`` from ``solutions/`` under ``root``.
 
     With ``check_only`` nothing is written; ``stale`` lists the files that differ from what a
-    release would write (and exercise notebooks whose solution no longer exists).
+    release would write (and exercise notebooks whose solution no longer exists). ``only`` restricts the
+    release to these solution files (``solutions/.../x.py``); exercise files of other solutions are then
+    left alone, also those whose solution no longer exists.
     """
     sol_dir, ex_dir = root / "solutions", root / "exercises"
     if not sol_dir.is_dir():
@@ -97,8 +99,18 @@ def release(root: Path, check_only: bool = False) -> ReleasePlan:
     written: list[Path] = []
     stale: list[Path] = []
     expected_files: set[Path] = set()
+    chosen = None
+    if only is not None:
+        chosen = set()
+        for p in only:
+            p = (p if p.is_absolute() else Path.cwd() / p).resolve().with_suffix(".py")
+            if not p.is_file() or sol_dir.resolve() not in p.parents:
+                raise ReleaseError(f"{p} is not a solution notebook under {sol_dir}")
+            chosen.add(p)
     for sol in sorted(sol_dir.rglob("*.py")):
         if ".ipynb_checkpoints" in sol.parts:
+            continue
+        if chosen is not None and sol.resolve() not in chosen:
             continue
         rel = sol.relative_to(sol_dir)
         py_text = strip_solutions(sol.read_text(encoding="utf-8"), str(sol))
@@ -113,7 +125,7 @@ def release(root: Path, check_only: bool = False) -> ReleasePlan:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
                 written.append(target)
-    if ex_dir.is_dir():
+    if ex_dir.is_dir() and chosen is None:
         for extra in sorted(ex_dir.rglob("*")):
             if extra.suffix in (".py", ".ipynb") and ".ipynb_checkpoints" not in extra.parts and extra not in expected_files:
                 stale.append(extra)
