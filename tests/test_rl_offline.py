@@ -116,3 +116,33 @@ def test_bc_copies_demonstrated_states_and_gail_lite_matches_an_expert_with_ampl
     assert mdp.evaluate_policy_linear(m, g, 0.95)[36] > v[36] - 1.0
     rho = imitation.occupancy(m, pi, start, 0.95)
     assert rho.min() >= 0
+
+
+def test_gusty_cliff_interpolates_between_gymnasiums_two_cliffwalkings():
+    import gymnasium as gym
+
+    for gust, kwargs in ((0.0, {}), (2 / 3, {"is_slippery": True})):
+        ours = mdp.from_gymnasium(imitation.GustyCliffWalking(gust))
+        theirs = mdp.from_gymnasium(gym.make("CliffWalking-v1", **kwargs))
+        assert np.allclose(ours.P, theirs.P) and np.allclose(ours.R, theirs.R)
+    env = imitation.GustyCliffWalking(0.05)
+    assert np.isclose(sum(p for p, *_ in env.P[25][1]), 1.0)
+    assert max(p for p, *_ in env.P[25][1]) == pytest.approx(0.95)
+    with pytest.raises(ValueError, match="probability"):
+        imitation.GustyCliffWalking(1.5)
+
+
+def test_return_to_demonstrations_on_a_deterministic_cliff():
+    env = imitation.GustyCliffWalking(0.0)
+    P = env.unwrapped.P
+    right = np.zeros((48, 4))
+    right[:, 1] = 1.0
+    steps, fall = imitation.return_to_demonstrations(P, right, demonstrated={35})   # the end of the middle row
+    assert steps[35] == 0 and fall[35] == 0
+    assert steps[24] == pytest.approx(11) and fall[24] == 0      # walks right along row 2
+    assert fall[36] == 1 and steps[36] == pytest.approx(1)       # the first step right is the cliff
+    up = np.zeros((48, 4))
+    up[:, 0] = 1.0
+    steps, fall = imitation.return_to_demonstrations(P, up, demonstrated={0})
+    assert steps[24] == pytest.approx(2)                        # up twice, 24 -> 12 -> 0
+    assert np.isinf(steps[1]) and fall[1] == 0                  # pushing against the top wall forever

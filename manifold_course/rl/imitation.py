@@ -29,8 +29,69 @@ from __future__ import annotations
 
 import numpy as np
 
+from gymnasium.envs.toy_text.cliffwalking import CliffWalkingEnv
+
 from manifold_course.rl.mdp import TabularMDP, policy_matrices
 from manifold_course.seeding import course_seed, numpy_rng
+
+
+class GustyCliffWalking(CliffWalkingEnv):
+    """Gymnasium's CliffWalking (4 x 12, start bottom left, goal bottom right, -1 a step, the cliff between them costs
+    -100 and sends the agent back to the start) where a gust of probability ``gust`` turns a move into one of the
+    two perpendicular moves (``gust / 2`` each). ``gust = 0`` is ``CliffWalking-v1``; ``gust = 2/3`` is its
+    ``is_slippery=True`` version (every direction 1/3). Rare gusts make the demonstrations of an expert a thin path
+    that the learner is still pushed off now and then."""
+
+    def __init__(self, gust: float = 0.05, render_mode: str | None = None):
+        super().__init__(render_mode=render_mode, is_slippery=False)
+        if not 0.0 <= gust <= 1.0:
+            raise ValueError(f"gust is a probability, got {gust}")
+        self.gust = gust
+        still = {s: {a: list(outs) for a, outs in acts.items()} for s, acts in self.P.items()}
+        for s, acts in still.items():
+            for a in acts:
+                mixed: dict[tuple, float] = {}
+                for b, w in ((a, 1.0 - gust), ((a - 1) % 4, gust / 2), ((a + 1) % 4, gust / 2)):
+                    for p, s_next, r, term in still[s][b]:
+                        if w * p > 0:
+                            mixed[(s_next, r, term)] = mixed.get((s_next, r, term), 0.0) + w * p
+                self.P[s][a] = [(p, s_next, r, term) for (s_next, r, term), p in mixed.items()]
+
+
+def return_to_demonstrations(table, pi: np.ndarray, demonstrated, fail_reward: float = -100.0):
+    """From every state, under the policy ``pi`` (S, A) on a toy-text ``table`` (``env.unwrapped.P``): the expected
+    number of steps until the agent stands on a ``demonstrated`` state again (or falls, or the episode ends), and the
+    probability that a transition with reward ``<= fail_reward`` (the cliff) comes first. Both are 0 on the
+    demonstrated states themselves; a state from which the policy never gets back has ``inf`` steps. Returns
+    ``(steps, p_fail)``, arrays of shape (S,)."""
+    S = len(table)
+    target = set(int(s) for s in demonstrated)
+    Q = np.zeros((S, S))
+    fail = np.zeros(S)
+    for s in range(S):
+        if s in target:
+            continue
+        for a in range(pi.shape[1]):
+            for p, s_next, r, term in table[s][a]:
+                w = pi[s, a] * p
+                if r <= fail_reward:
+                    fail[s] += w
+                elif not term and int(s_next) not in target:
+                    Q[s, int(s_next)] += w
+    # states from which the walk can end (reach a target, fall, terminate); from the others it never returns
+    leaves = Q.sum(1) < 1.0 - 1e-12
+    while True:
+        more = leaves | (Q[:, leaves].sum(1) > 0)
+        if (more == leaves).all():
+            break
+        leaves = more
+    steps = np.full(S, np.inf)
+    p_fail = np.zeros(S)
+    idx = np.flatnonzero(leaves)
+    lhs = np.eye(len(idx)) - Q[np.ix_(idx, idx)]
+    steps[idx] = np.linalg.solve(lhs, (~np.isin(idx, list(target))).astype(float))
+    p_fail[idx] = np.linalg.solve(lhs, fail[idx])
+    return steps, p_fail
 
 
 def compounding_error(eps: float, T: int, n: int, seed: int = 0) -> float:
