@@ -369,3 +369,20 @@ def test_a_loop_that_swallows_the_timeout_is_still_stopped_and_leaves_nothing_be
     time.sleep(0.2)                                     # no late timeout arrives in the notebook afterwards
     from manifold_course.geometry import volumes
     assert _run_exercise(get_exercise("high_dim_geometry.ball_cube_volume_ratio"), volumes.ball_cube_volume_ratio, 0).passed
+
+
+def test_an_exercise_is_found_without_importing_every_chapter():
+    # a notebook's check() imports only its own chapter's check module (a fresh interpreter, so nothing is cached)
+    import subprocess
+
+    code = ("import sys; from manifold_course.grading.registry import get_exercise; "
+            "ex = get_exercise('high_dim_geometry.ball_cube_volume_ratio'); "
+            "print(ex.id, sorted(m for m in sys.modules if m.startswith('manifold_course.checks.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.split() == ["high_dim_geometry.ball_cube_volume_ratio", "['manifold_course.checks.high_dim_geometry']"]
+    from manifold_course.grading.registry import get_exercise
+
+    with pytest.raises(KeyError, match="did you mean"):
+        get_exercise("high_dim_geometry.no_such_exercise")
+    with pytest.raises(KeyError, match="no exercise"):
+        get_exercise("../etc.passwd")

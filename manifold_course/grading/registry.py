@@ -56,7 +56,29 @@ def chapter_of(chapter_key: str) -> str:
     return getattr(check_modules()[chapter_key], "CHAPTER", chapter_key)
 
 
+@lru_cache(maxsize=None)
+def _chapter_exercises(chapter_key: str) -> dict[str, Exercise] | None:
+    """The exercises of one check module, importing only that module (a notebook's ``check`` needs no other
+    chapter's imports); None when there is no such module or it cannot be imported."""
+    import manifold_course.checks as pkg
+
+    if not chapter_key.isidentifier() or chapter_key.startswith("_"):
+        return None
+    if not any(info.name == chapter_key for info in pkgutil.iter_modules(pkg.__path__)):
+        return None
+    try:
+        mod = importlib.import_module(f"{pkg.__name__}.{chapter_key}")
+    except ImportError:
+        return None
+    return {ex.id: ex for ex in getattr(mod, "EXERCISES", []) if ex.chapter == chapter_key}
+
+
 def get_exercise(exercise_id: str) -> Exercise:
+    """The exercise ``exercise_id`` (``"<chapter key>.<name>"``); a clear KeyError naming the chapter's exercises
+    when there is none."""
+    one = _chapter_exercises(exercise_id.split(".", 1)[0])
+    if one and exercise_id in one:
+        return one[exercise_id]
     exercises = all_exercises()
     if exercise_id in exercises:
         return exercises[exercise_id]
