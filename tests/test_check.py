@@ -360,12 +360,34 @@ def test_a_loop_that_swallows_the_timeout_is_still_stopped_and_leaves_nothing_be
             except BaseException:  # noqa: BLE001
                 continue
 
-    trace_before = sys.gettrace()
-    for fn in (swallow_busy, swallow_nested):
+    def swallow_recursive(*args):          # two calls per level: ~2**1000 calls before it would end
+        try:
+            return swallow_recursive(*args)
+        except BaseException:  # noqa: BLE001
+            return swallow_recursive(*args)
+
+    def swallow_mutual_a(*args):
+        try:
+            return swallow_mutual_b(*args)
+        except BaseException:  # noqa: BLE001
+            return swallow_mutual_b(*args)
+
+    def swallow_mutual_b(*args):
+        try:
+            return swallow_mutual_a(*args)
+        except BaseException:  # noqa: BLE001
+            return swallow_mutual_a(*args) + len(args)   # a closure over nothing, a different body
+
+    trace_before, limit_before = sys.gettrace(), sys.getrecursionlimit()
+    codes_before = [f.__code__ for f in (swallow_recursive, swallow_mutual_a, swallow_mutual_b)]
+    for fn in (swallow_busy, swallow_nested, swallow_recursive, swallow_mutual_a):
         start = time.perf_counter()
         res = _run_exercise(ex, fn, 0)
         assert res.status == "timeout" and time.perf_counter() - start < 3.0, (fn.__name__, res.message)
         assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and sys.gettrace() is trace_before
+        assert sys.getrecursionlimit() == limit_before
+    # the learner's functions are their own again after the check (their bodies were swapped while it ran)
+    assert [f.__code__ for f in (swallow_recursive, swallow_mutual_a, swallow_mutual_b)] == codes_before
     time.sleep(0.2)                                     # no late timeout arrives in the notebook afterwards
     from manifold_course.geometry import volumes
     assert _run_exercise(get_exercise("high_dim_geometry.ball_cube_volume_ratio"), volumes.ball_cube_volume_ratio, 0).passed

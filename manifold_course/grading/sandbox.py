@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import gc
 import io
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from typing import Any, Callable, Iterator
 
 
@@ -98,12 +100,97 @@ def _unwinder(state: dict, frame):
     return tracer
 
 
+_CO_NEWLOCALS = 0x0002   # inspect.CO_NEWLOCALS: set on the code of functions, not of modules or class bodies
+
+
+@functools.lru_cache(maxsize=64)
+def _stopper_code(freevars: tuple[str, ...]):
+    """A code object that accepts any arguments and raises :class:`GradingTimeout`, with the free variables
+    ``freevars`` (so that it can replace the code of a closure with the same ones), or None where no such code
+    can be written."""
+    if not all(v.isidentifier() and not v.startswith("__") for v in freevars):
+        return None
+    names = ", ".join(freevars)
+    src = ("def _outer():\n"
+           + (f"    {' = '.join(freevars)} = None\n" if freevars else "")
+           + "    def _stopped(*args, **kwargs):\n"
+           + (f"        ({names},)\n" if freevars else "")
+           + "        raise None\n"
+           + "    return _stopped\n")
+    namespace: dict = {}
+    # compiled under this file's name: grading code, not learner code, for the tracer of :func:`_unwinder`
+    exec(compile(src, __file__, "exec"), namespace)  # noqa: S102 - fixed text built from identifiers
+    code = namespace["_outer"]().__code__
+    if code.co_freevars != freevars:
+        return None
+    # `raise None` loads the constant None: make that constant the timeout (the learner's globals never resolve it)
+    return code.replace(co_consts=tuple(GradingTimeout if c is None else c for c in code.co_consts))
+
+
+def _stop_learner_functions(state: dict, frame) -> None:
+    """After a limit has passed and learner code swallowed the timeout: give every learner function running on the
+    stack a body that raises the timeout at once, until :func:`time_limit` ends and puts the old ones back.
+
+    A recursion that catches the timeout and calls itself again (``try: return f(x) except BaseException: return
+    f(x)``) makes two calls per level, about 2**1000 before it ends; a trace function cannot stop it, since Python
+    removes one that raises. With the new body every call fails, so each frame unwinds after its two calls."""
+    patched = state.setdefault("patched", {})
+    seen = state.setdefault("seen_codes", set())
+    new_codes = {}
+    f = frame
+    while f is not None:
+        code = f.f_code
+        if code not in seen and code.co_flags & _CO_NEWLOCALS and _is_learner_code(code):   # a function's code
+            new_codes[code] = _stopper_code(code.co_freevars)
+        f = f.f_back
+    if not new_codes:
+        return
+    for ref in gc.get_referrers(*new_codes):     # one pass over the heap for all of them
+        if isinstance(ref, types.FunctionType) and ref.__code__ in new_codes and id(ref) not in patched:
+            stopper = new_codes[ref.__code__]
+            if stopper is not None:
+                patched[id(ref)] = (ref, ref.__code__)
+                ref.__code__ = stopper
+    seen.update(new_codes)
+
+
+def _restore_learner_functions(state: dict) -> None:
+    for fn, code in state.pop("patched", {}).values():
+        fn.__code__ = code
+
+
+def _start_function_stopper(state: dict, thread_id: int, deadline: float) -> threading.Event:
+    """A thread that, once ``deadline`` (time.monotonic) has passed by a little and until the returned event is set,
+    stops the learner functions on thread ``thread_id``'s stack (:func:`_stop_learner_functions`) every ``REPEAT``
+    seconds. A thread, not the alarm: a recursion sits at the recursion limit, where the alarm's handler, itself a
+    Python call one level deeper, fails before its first line."""
+    done = threading.Event()
+
+    def run() -> None:
+        if done.wait(max(deadline - time.monotonic(), 0.0) + 2 * REPEAT):
+            return
+        while True:
+            with state["lock"]:
+                if done.is_set():
+                    return
+                frame = sys._current_frames().get(thread_id)
+                if frame is not None:
+                    _stop_learner_functions(state, frame)
+                del frame
+            if done.wait(REPEAT):
+                return
+
+    threading.Thread(target=run, name="grading-function-stopper", daemon=True).start()
+    return done
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Raise :class:`GradingTimeout` in the current thread once ``seconds`` have passed. Code that swallows it
     (``except BaseException`` in a loop) is hit again: the alarm then repeats every ``REPEAT`` seconds, and each
     time installs :func:`_unwinder`, which raises it again at a line of learner code (an ``except`` clause
-    included, where it leaves the ``try``)."""
+    included, where it leaves the ``try``). A recursion that swallows it is stopped by a thread that makes every
+    learner function on the stack raise it (:func:`_stop_learner_functions`); their code is put back at the end."""
     if seconds is None or seconds <= 0:
         yield
         return
@@ -125,6 +212,8 @@ def time_limit(seconds: float) -> Iterator[None]:
         outer_left, outer_interval = signal.getitimer(signal.ITIMER_REAL)   # an enclosing limit keeps running
         began = time.monotonic()
         previous = signal.signal(signal.SIGALRM, _on_alarm)
+        state["lock"] = threading.Lock()
+        stopper = _start_function_stopper(state, threading.get_ident(), began + seconds)
         signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_left) if outer_left > 0 else seconds, REPEAT)
         try:
             yield
@@ -137,6 +226,9 @@ def time_limit(seconds: float) -> Iterator[None]:
                 except GradingTimeout:
                     pass
             signal.signal(signal.SIGALRM, previous)
+            stopper.set()
+            with state["lock"]:
+                _restore_learner_functions(state)
             if "tracer" in state:
                 sys.settrace(state["previous_trace"])
             if outer_left > 0:
