@@ -220,3 +220,17 @@ def test_prenorm_block_equals_gpt_block_in_prenorm_mode(gen):
     want = x + b.attn(b.norm1(x), torch.arange(5))[0]
     want = want + b.mlp(b.norm2(want))
     assert_close(b(x), want)
+
+
+def test_gpt_reads_input_embeddings_in_place_of_ids():
+    from manifold_course.nn.gpt import GPT, GPTConfig
+
+    for pos in ("rope", "learned", "sinusoidal"):
+        torch.manual_seed(0)
+        m = GPT(GPTConfig(vocab_size=11, block_size=8, d_model=16, n_layers=2, n_heads=2, pos=pos)).eval()
+        ids = torch.randint(0, 11, (2, 6))
+        assert torch.allclose(m(None, inputs_embeds=m.tok_emb(ids)), m(ids), atol=1e-6)
+    with pytest.raises(ValueError, match="not both"):
+        m(ids, inputs_embeds=m.tok_emb(ids))
+    with pytest.raises(ValueError, match="not both"):
+        m(None)

@@ -114,16 +114,20 @@ class GPT(nn.Module):
         """Number of distinct parameters (a tied matrix counts once)."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, idx: torch.Tensor, kv_cache: list | None = None, start_pos: int = 0,
-                return_hidden: bool = False):
+    def forward(self, idx: torch.Tensor | None, kv_cache: list | None = None, start_pos: int = 0,
+                return_hidden: bool = False, inputs_embeds: torch.Tensor | None = None):
         """idx (B, T) int64 -> logits (B, T, V) [, hidden: n_layers + 1 tensors (B, T, D)].
 
         With ``kv_cache`` a list (``[]`` on the first call), layer i stores / extends its (k, v) in ``kv_cache[i]``;
-        ``start_pos`` is the absolute position of ``idx[:, 0]`` (the number of cached tokens).
+        ``start_pos`` is the absolute position of ``idx[:, 0]`` (the number of cached tokens). ``inputs_embeds``
+        (B, T, D), with ``idx=None``, replaces the token embeddings (a LLaVA-style model feeds projected image
+        features there); positions are added as for tokens.
         """
-        B, T = idx.shape
-        positions = torch.arange(start_pos, start_pos + T, device=idx.device)    # (T,)
-        x = self.tok_emb(idx)                                                     # (B, T, D)
+        if (idx is None) == (inputs_embeds is None):
+            raise ValueError("give the token ids idx or inputs_embeds, not both")
+        x = self.tok_emb(idx) if inputs_embeds is None else inputs_embeds             # (B, T, D)
+        B, T = x.shape[:2]
+        positions = torch.arange(start_pos, start_pos + T, device=x.device)      # (T,)
         if self.cfg.pos == "learned":
             if start_pos + T > self.cfg.block_size:
                 raise ValueError(f"learned positions stop at block_size = {self.cfg.block_size}; got position "
