@@ -52,7 +52,7 @@
 
 # %%
 from manifold_course import seed_everything
-from manifold_course.seeding import manual_seed, numpy_rng
+from manifold_course.seeding import manual_seed, numpy_rng, torch_generator
 
 rng = seed_everything(0)
 
@@ -114,7 +114,7 @@ assert all(unk not in tok.encode(clip.caption(c, t)) for c in range(10) for t in
 # %%
 E = torch.eye(5, dtype=torch.float64)
 assert clip.clip_loss(3 * E, 0.5 * E, 100.0).item() < 1e-30
-g = torch.Generator().manual_seed(0)
+g = torch_generator(0)
 a, b = torch.randn(6, 8, generator=g, dtype=torch.float64), torch.randn(6, 8, generator=g, dtype=torch.float64)
 b[:, 0] += 3.0
 S = 10.0 * F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T
@@ -449,7 +449,7 @@ for seed in SEEDS:
 # our ViT, and random stand-ins for 256 and 576 ViT-L/14 patches, all compressed to 4 tokens.
 
 # %%
-g = torch.Generator().manual_seed(1)
+g = torch_generator(1)
 W = tuple(torch.randn(*s, generator=g) for s in ((8, 8), (32, 8), (32, 8)))
 queries = torch.randn(4, 8, generator=g)
 with torch.no_grad():

@@ -36,6 +36,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from manifold_course.seeding import numpy_rng
+
 TOOLS: list[dict] = [
     {"name": "get_weather", "description": "Weather forecast for a city",
      "parameters": {"type": "object", "properties": {
@@ -201,7 +203,7 @@ def function_calling_pairs(tools: Sequence[dict], n: int, seed: int) -> list[tup
     """``n`` (instruction, call) training pairs: for each, a tool and one of its ``x-templates`` uniformly at
     random, arguments from :func:`random_args`, the instruction ``template.format(**args)`` and the call
     :func:`render_call` of the arguments. The same seed gives the same pairs."""
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed)
     pairs = []
     for _ in range(n):
         tool = tools[int(rng.integers(len(tools)))]

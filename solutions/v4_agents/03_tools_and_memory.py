@@ -195,7 +195,7 @@ check("tools_memory.constrained_sample", constrained_sample)
 demo_vocab = sorted(set('{}":,0123456789truefalsenmags_' + "".join(json.dumps(t) for t in TOOLS)))
 try:
     demo = constrained_sample(lambda s: np.zeros(len(demo_vocab)), demo_vocab, lambda s: valid_prefix(s, TOOLS), 100,
-                              np.random.default_rng(0))
+                              rng)
     print(demo, json.loads(demo))
 except NotImplementedError:
     print("write valid_prefix and constrained_sample first")
