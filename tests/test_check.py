@@ -383,7 +383,8 @@ def test_a_loop_that_swallows_the_timeout_is_still_stopped_and_leaves_nothing_be
     for fn in (swallow_busy, swallow_nested, swallow_recursive, swallow_mutual_a):
         start = time.perf_counter()
         res = _run_exercise(ex, fn, 0)
-        assert res.status == "timeout" and time.perf_counter() - start < 3.0, (fn.__name__, res.message)
+        # stopped, not hung: well within 10 s of the 0.5 s limit even on a loaded CI machine (about 0.75 s alone)
+        assert res.status == "timeout" and time.perf_counter() - start < 10.0, (fn.__name__, res.message)
         assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and sys.gettrace() is trace_before
         assert sys.getrecursionlimit() == limit_before
     # the learner's functions are their own again after the check (their bodies were swapped while it ran)

@@ -15,6 +15,7 @@ import io
 import os
 import signal
 import sys
+import sysconfig
 import threading
 import time
 import traceback
@@ -61,8 +62,23 @@ class CapturedOutput(io.TextIOBase):
 
 
 REPEAT = 0.05     # seconds between repeated timeouts once a limit has passed
-_LIBRARY_PREFIXES = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def _library_dirs() -> tuple[str, ...]:
+    """The standard library's and the installed packages' folders (of this environment and of its base Python),
+    each ending in a separator; not whole prefixes, which may contain the course itself (a venv inside the repo, or
+    a Python installed at "/")."""
+    dirs = set()
+    for base in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
+        paths = sysconfig.get_paths(vars=base) if base else sysconfig.get_paths()
+        for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+            if paths.get(key):
+                dirs.add(os.path.join(os.path.realpath(paths[key]), ""))
+    return tuple(sorted(dirs))
+
+
+_LIBRARY_PREFIXES = _library_dirs()
+_PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "")
 
 
 def _is_learner_code(code) -> bool:
