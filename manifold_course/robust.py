@@ -3,10 +3,11 @@
 A claim a chapter asserts must be a claim about the phenomenon, not about one random draw, and must hold on
 any CPU (the same seed trains a different model on another processor). So this run executes every notebook
 under each of several *configurations* (``MANIFOLD_COURSE_SEED_OFFSET`` = 1, 2, 3, which moves every seed the
-course draws, see :mod:`manifold_course.seeding`; and ``MANIFOLD_COURSE_THREADS`` = 2, which changes the order
-of floating-point reductions), in parallel, each in a fresh kernel, and lists every cell that fails::
+course draws, see :mod:`manifold_course.seeding`; ``MANIFOLD_COURSE_THREADS`` = 2, which changes the order
+of floating-point reductions; and the matrix kernels limited to AVX2, as on a CPU without AVX-512, see
+:func:`isa_env`), in parallel, each in a fresh kernel, and lists every cell that fails::
 
-    ./course test --robust                      # all of them (about 4x the notebooks' time, over the cores)
+    ./course test --robust                      # all of them (about 5x the notebooks' time, over the cores)
     python -m manifold_course.robust --offsets 5 --threads "" chapters/v0_roots   # one offset, one folder
 
 It exits 1 if any cell failed. Cells keep running after a failure (later cells usually do not depend on an
@@ -58,10 +59,28 @@ class NotebookRun:
         return not self.failures and not self.crashed
 
 
-def configs(offsets: list[int], threads: list[int]) -> list[Config]:
+ISAS = ("avx2",)
+
+
+def isa_env(isa: str) -> tuple[tuple[str, str], ...]:
+    """Environment that limits PyTorch's own kernels (ATen), MKL and oneDNN to one x86 instruction set.
+
+    The same seed trains a different model where the matrix kernels sum in another order: on a CPU without
+    AVX-512 (most AMD machines, CI's included) MKL and ATen take their AVX2 paths. Limiting them to AVX2 on an
+    AVX-512 machine reproduces that round-off (it caught two chapter claims that failed only there). On a CPU
+    without the instruction set it changes nothing.
+    """
+    if isa not in ISAS:
+        raise ValueError(f"unknown instruction set {isa!r}; use one of {ISAS}")
+    return (("ATEN_CPU_CAPABILITY", isa), ("MKL_ENABLE_INSTRUCTIONS", isa.upper()),
+            ("ONEDNN_MAX_CPU_ISA", isa.upper()))
+
+
+def configs(offsets: list[int], threads: list[int], isas: list[str] = ()) -> list[Config]:
     out = [Config(f"seed offset {k}", (("MANIFOLD_COURSE_SEED_OFFSET", str(k)),)) for k in offsets]
     out += [Config(f"{t} threads", (("MANIFOLD_COURSE_THREADS", str(t)), ("OMP_NUM_THREADS", str(t))))
             for t in threads]
+    out += [Config(f"{isa} kernels", isa_env(isa)) for isa in isas]
     return out
 
 
@@ -192,13 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("paths", nargs="*", help="notebooks or folders (default: chapters/ and solutions/)")
     ap.add_argument("--offsets", default="1 2 3", help="seed offsets to run under (default: '1 2 3')")
     ap.add_argument("--threads", default="2", help="thread counts to run under with offset 0 (default: '2'; '' for none)")
+    ap.add_argument("--isa", default="avx2", help="instruction sets to run under with offset 0, as on a CPU without "
+                    "AVX-512 (default: 'avx2'; '' for none)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="notebooks run at once (default: the cores)")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per cell before the run is stopped")
     args = ap.parse_args(argv)
     try:
-        cfgs = configs(_ints(args.offsets), _ints(args.threads))
-    except ValueError:
-        ap.error("--offsets and --threads take whole numbers, e.g. --offsets '1 2 3' --threads 2")
+        cfgs = configs(_ints(args.offsets), _ints(args.threads), args.isa.replace(",", " ").split())
+    except ValueError as exc:
+        ap.error(f"--offsets and --threads take whole numbers, e.g. --offsets '1 2 3' --threads 2; --isa: avx2 ({exc})")
     notebooks = find_notebooks(args.paths)
     if not cfgs or not notebooks:
         ap.error("nothing to run: give at least one offset or thread count, and a notebook")

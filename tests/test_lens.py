@@ -163,3 +163,12 @@ def test_prediction_trajectories():
     assert set(out["coords"]) == {"run0", "run1", "truth", "ignorance"}
     assert out["coords"]["run0"].shape == (6, 3) and out["distances"].shape == (14, 14)
     assert out["explained"][0] > 0.9 and abs(out["explained"].sum() - 1) < 1e-9   # one path: one dominant axis
+
+
+def test_the_shared_svd_matches_geometry():
+    from manifold_course.geometry.intrinsic_dimension import effective_rank, participation_ratio, pca_dim
+
+    X = numpy_rng(10).normal(size=(300, 12)) @ numpy_rng(11).normal(size=(12, 12))
+    d, iso = lens.intrinsic_dimension(X), lens.isotropy(X)
+    assert d["pca95"] == pca_dim(X, 0.95) and d["participation_ratio"] == pytest.approx(participation_ratio(X))
+    assert iso["effective_rank"] == pytest.approx(effective_rank(X))

@@ -35,6 +35,23 @@ def test_configs_and_arguments():
     assert names == ["seed offset 1", "seed offset 2", "seed offset 3", "2 threads"]
     assert dict(robust.configs([], [2])[0].env) == {"MANIFOLD_COURSE_THREADS": "2", "OMP_NUM_THREADS": "2"}
     assert robust._ints("1, 2 3") == [1, 2, 3]
+    avx2 = robust.configs([], [], ["avx2"])[0]
+    assert avx2.name == "avx2 kernels" and dict(avx2.env)["ATEN_CPU_CAPABILITY"] == "avx2"
+    with pytest.raises(ValueError, match="unknown instruction set"):
+        robust.isa_env("avx9")
+
+
+def test_the_isa_configuration_reaches_pytorch():
+    """The AVX2 configuration really changes PyTorch's kernels on an AVX-512 machine (and is AVX2 at most anywhere)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    env = {**os.environ, **dict(robust.isa_env("avx2"))}
+    native = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    limited = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.strip()
+    assert limited in ("AVX2", "DEFAULT") and (limited == native or native.startswith("AVX512"))
 
 
 def test_find_notebooks_takes_folders_ipynb_and_paired_py():

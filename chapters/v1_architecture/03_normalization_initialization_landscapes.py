@@ -603,20 +603,25 @@ for name, value in (("zero", 0.0), ("constant 0.05", 0.05), ("PyTorch default", 
     net = train_from(value)
     with torch.no_grad():
         hidden = net[:2](Xtr)                                        # (1258, 32)
-    sym[name] = dict(gap=init.unit_symmetry_gap(net[0].weight.detach()), rank=int(torch.linalg.matrix_rank(hidden)),
+    # numerical rank: singular values above 1 % of the largest (round-off may leave tiny ones, see below)
+    sym[name] = dict(gap=init.unit_symmetry_gap(net[0].weight.detach()),
+                     rank=int(torch.linalg.matrix_rank(hidden, rtol=1e-2)),
                      acc=accuracy(net, Xte, yte), defect=midpoint_defect(net))
     print(f"{name:15s}: max difference between units' weights {sym[name]['gap']:.1e}, rank of the hidden layer "
           f"{sym[name]['rank']:2d}, test accuracy {sym[name]['acc']:.3f}, midpoint defect {sym[name]['defect']:.3f}")
 majority = float(torch.bincount(yte).max()) / len(yte)
-assert sym["zero"]["gap"] == 0 and sym["constant 0.05"]["gap"] < 1e-6     # 0 on one thread; round-off with more
+# 0 on some CPUs; up to about 1e-3 where the matrix kernels sum identical rows in different orders (measured 7e-4)
+assert sym["zero"]["gap"] == 0 and sym["constant 0.05"]["gap"] < 1e-2 < 1 < sym["PyTorch default"]["gap"]
 assert sym["zero"]["acc"] <= majority + 1e-9 and sym["constant 0.05"]["rank"] == 1
 assert sym["constant 0.05"]["defect"] > 0.01 and sym["constant 0.05"]["acc"] < 0.7 < 0.9 < sym["PyTorch default"]["acc"]
 
 # %% [markdown]
 # > **Careful.** "Zero initialisation makes gradients vanish and the network degrades into a linear model." The
-# > failure is **symmetry**: with constant weights all 32 units stay identical (after 200 steps their weights differ
-# > by 0 on one thread, by float round-off at most when several threads sum in different orders), the hidden layer
-# > has rank 1, so the network is effectively one unit wide and reaches far lower accuracy than a randomly
+# > failure is **symmetry**: with constant weights all 32 units stay identical, up to round-off (after 200 steps
+# > their weights differ by exactly 0 on some CPUs; on others, whose matrix kernels sum identical rows in different
+# > orders, by up to about $10^{-3}$: training amplifies the round-off, yet it stays far below the random
+# > initialisation's differences of order 1). The hidden layer has numerical rank 1 (one singular value above 1 % of
+# > the largest), so the network is effectively one unit wide and reaches far lower accuracy than a randomly
 # > initialised one. It is *not* linear: the midpoint defect (exactly 0 for an affine map) is positive.
 # > With exactly zero weights even that one unit never moves (rank 0), and the network predicts one class. Random
 # > initialisation exists to break the symmetry; its *scale* is the subject of the rest of this section.

@@ -698,8 +698,9 @@ for seed in SEEDS:
 
 # %% [markdown]
 # With the year in the question the model answers "as of 2021" correctly for most teams whose count changed (75-95%
-# over our seeds); without it, it answers with a mixture of years and is right for only 29-50% of them: the boundary
-# condition was missing. Given the 2023 note as context, ordinary decoding ($\alpha = 0$) often still follows the model's prior
+# over our seeds); without it, it answers with a mixture of years and is right for fewer of them (29-50% in most
+# runs, up to 62% in one run on a CPU without AVX-512, whose different round-off trains a different model): the
+# boundary condition was missing. Every seed gains from the year token; the median gain over the seeds is at least 0.25. Given the 2023 note as context, ordinary decoding ($\alpha = 0$) often still follows the model's prior
 # on the teams whose count changed after its cut-off (the knowledge conflicts: at most a fifth of them right in our
 # runs), because in training such notes were only half reliable. Context-aware decoding moves the answers towards
 # the note as $\alpha$ grows: at $\alpha = 2$ the median accuracy on conflicts rises by at least 0.2 (by 0.5 to 0.67
@@ -708,10 +709,11 @@ for seed in SEEDS:
 
 # %%
 for seed in SEEDS:
-    # measured over seed offsets 0-3: with the year 0.75-0.95, without 0.29-0.50
-    assert f7[seed]["year"] >= 0.7 and f7[seed]["year"] - f7[seed]["noyear"] >= 0.2
+    # measured over seed offsets 0-3 and two CPU code paths: with the year 0.75-0.95, without 0.29-0.62
+    assert f7[seed]["year"] >= 0.7 and f7[seed]["year"] > f7[seed]["noyear"]
     assert f7[seed]["cad"][0.0][0] <= 0.35                                  # 0-0.22: ordinary decoding follows the prior
     assert f7[seed]["cad"][2.0][1] >= f7[seed]["cad"][0.0][1] - 0.2         # the other teams lose at most 0.11 here
+assert np.median([f7[s]["year"] - f7[s]["noyear"] for s in SEEDS]) >= 0.25   # the median gain from the year token
 med = lambda a, i: float(np.median([f7[s]["cad"][a][i] for s in SEEDS]))  # noqa: E731
 print("median accuracy on knowledge conflicts by alpha:", {a: med(a, 0) for a in f7[SEEDS[0]]["cad"]})
 assert med(2.0, 0) >= med(0.0, 0) + 0.2

@@ -29,8 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from manifold_course.geometry.intrinsic_dimension import (effective_rank, participation_ratio,
-                                                         pca_explained_variance, twonn_id)
+from manifold_course.geometry.intrinsic_dimension import pca_explained_variance, twonn_id
 from manifold_course.geometry.topology import max_persistence, persistence
 from manifold_course.seeding import numpy_rng, torch_generator
 
@@ -162,8 +161,9 @@ def intrinsic_dimension(X, max_points: int = 1000, seed: int = 0) -> dict[str, f
         tw = float("nan")
     if not np.isfinite(X).all() or np.allclose(X, X[:1]):
         return {"twonn": tw, "pca95": 0, "participation_ratio": float("nan")}
-    cum = np.cumsum(pca_explained_variance(X))
-    return {"twonn": tw, "pca95": int(np.searchsorted(cum, 0.95) + 1), "participation_ratio": participation_ratio(X)}
+    ev = pca_explained_variance(X)                     # one SVD serves both (geometry's pca_dim and
+    cum = np.cumsum(ev)                                # participation_ratio would each compute it again)
+    return {"twonn": tw, "pca95": int(np.searchsorted(cum, 0.95) + 1), "participation_ratio": float(1.0 / (ev**2).sum())}
 
 
 def loops(X, n_points: int = 200, seed: int = 0) -> dict[str, object]:
@@ -226,8 +226,11 @@ def isotropy(X, max_points: int = 1000, seed: int = 0) -> dict[str, float]:
     C = np.abs(U @ U.T)                                        # (n, n) |cosines|
     n = len(U)
     mean_abs_cos = float((C.sum() - np.trace(C)) / (n * (n - 1)))
-    return {"mean_abs_cos": mean_abs_cos, "top_pc_fraction": float(pca_explained_variance(X)[0]),
-            "effective_rank": effective_rank(X)}
+    ev = pca_explained_variance(X)                             # sigma_i^2 / sum sigma^2, one SVD for both numbers
+    sv = np.sqrt(ev)                                           # proportional to the singular values
+    q = sv[sv > 0] / sv.sum()
+    return {"mean_abs_cos": mean_abs_cos, "top_pc_fraction": float(ev[0]),
+            "effective_rank": float(np.exp(-(q * np.log(q)).sum()))}   # geometry.effective_rank, same SVD
 
 
 def _unit_directions(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
