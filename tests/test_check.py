@@ -409,3 +409,18 @@ def test_an_exercise_is_found_without_importing_every_chapter():
         get_exercise("high_dim_geometry.no_such_exercise")
     with pytest.raises(KeyError, match="no exercise"):
         get_exercise("../etc.passwd")
+
+
+def test_learner_code_is_told_from_the_course_and_the_libraries():
+    """What counts as learner code (where a timeout may be raised) depends on folders, not on where Python lives."""
+    import json
+    import os
+
+    import numpy as np
+
+    from manifold_course.grading import sandbox
+
+    assert sandbox._is_learner_file(__file__) and sandbox._is_learner_file("<ipython-input-3-abc>")
+    assert not sandbox._is_learner_file(sandbox.__file__) and not sandbox._is_learner_file(json.__file__)
+    assert not sandbox._is_learner_file(np.__file__) and not sandbox._is_learner_file(torch.__file__)
+    assert all(d.endswith(os.sep) and d != os.sep for d in sandbox._LIBRARY_PREFIXES)

@@ -74,6 +74,15 @@ def _library_dirs() -> tuple[str, ...]:
         for key in ("stdlib", "platstdlib", "purelib", "platlib"):
             if paths.get(key):
                 dirs.add(os.path.join(os.path.realpath(paths[key]), ""))
+    # Debian's system Python keeps packages in dist-packages folders that sysconfig does not name
+    extra = [p for p in sys.path if os.path.basename(os.path.normpath(p)) in ("site-packages", "dist-packages")]
+    try:
+        import site
+
+        extra += list(site.getsitepackages()) + [site.getusersitepackages()]
+    except AttributeError:                      # an old virtualenv's site module has neither
+        pass
+    dirs.update(os.path.join(os.path.realpath(p), "") for p in extra if p)
     return tuple(sorted(dirs))
 
 
