@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from manifold_course import lens
 from manifold_course.capstone import grokking as G
 from manifold_course.seeding import numpy_rng, torch_generator
 from manifold_course.systems.quantize import per_channel_quantize
@@ -84,7 +85,8 @@ def test_parallelogram_score_extremes():
 
 def test_local_lipschitz_is_bounded_by_the_spectral_norm():
     A = torch.tensor([[2.0, 0.0], [0.0, 0.5]], dtype=torch.float64)
-    est = G.local_lipschitz(lambda x: x @ A.T, torch.zeros(3, 2, dtype=torch.float64), 1e-2, 200, torch_generator(0))
+    est = lens.local_lipschitz(lambda x: x @ A.T, torch.zeros(3, 2, dtype=torch.float64), 1e-2, 200,
+                               generator=torch_generator(0))
     assert est.shape == (3,) and (est <= 2 + 1e-9).all() and (est >= 1.9).all()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from manifold_course import lens
 from manifold_course.capstone import grokking as G
 
 
@@ -61,7 +62,7 @@ def lip_unnormalised_directions(f, x, eps=1e-2, n_dirs=16, generator=None):
 
 
 def lip_one_for_the_batch(f, x, eps=1e-2, n_dirs=16, generator=None):
-    est = G.local_lipschitz(f, x, eps, n_dirs, generator)
+    est = lens.local_lipschitz(f, x, eps, n_dirs, generator=generator)
     return torch.full_like(est, float(est.mean()))                              # one number, not one per row
 
 

@@ -297,8 +297,8 @@ for (opt, seed), r in runs.items():
     for which in ("before", "after"):
         m = checkpoint(opt, seed, which)
         emb = m.tok_emb(r["data"].x_test).detach()
-        lip_logits[opt, seed, which] = float(G.local_lipschitz(G.embedding_forward(m, CFG.p), emb, 1e-2, 8,
-                                                               torch_generator(seed)).median())
+        lip_logits[opt, seed, which] = float(lens.local_lipschitz(G.embedding_forward(m, CFG.p), emb, 1e-2, 8,
+                                                                  generator=torch_generator(seed)).median())
 lb = np.array([lip_logits[k + ("before",)] for k in runs])
 la = np.array([lip_logits[k + ("after",)] for k in runs])
 print(f"local Lipschitz of the answer logits: before {np.round(lb).tolist()}, after {np.round(la).tolist()}")

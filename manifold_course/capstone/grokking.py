@@ -18,7 +18,8 @@ What the capstone measures on the model:
   quadruples with $a + b \equiv c + d$ whose embeddings close a parallelogram, $E_a + E_b \approx E_c + E_d$
   (:func:`parallelogram_score`).
 - **Grokking step**: the first evaluation step from which test accuracy stays above a threshold (:func:`grokking_step`).
-- **Local Lipschitz** (Part 2 C1): output change over embedding perturbation (:func:`local_lipschitz`).
+- **Local Lipschitz** (Part 2 C1): output change over embedding perturbation (:func:`manifold_course.lens.local_lipschitz`,
+  through :func:`embedding_forward`).
 - **INT4**: every 2-D weight rounded to 4 bits, symmetric per output channel, with Volume 6's
   :func:`manifold_course.systems.quantize.per_channel_quantize` (:func:`quantize_int4_per_channel`,
   :func:`quantize_model_int4`).
@@ -38,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from manifold_course import lens
 from manifold_course.nn.gpt import GPT, GPTConfig
 from manifold_course.optim.msign import Muon
 from manifold_course.seeding import manual_seed, torch_generator
@@ -297,22 +299,6 @@ def embedding_forward(model: GPT, p: int):
     return f
 
 
-def local_lipschitz(f, x: torch.Tensor, eps: float = 1e-2, n_dirs: int = 16,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""Per row $x_i$ of x (N, ...): $\max_u \|f(x_i + \varepsilon u) - f(x_i)\|/\varepsilon$ over ``n_dirs`` random
-    unit directions $u$ (norms over all non-batch entries) -> (N,) float64. A lower bound on the local Lipschitz
-    constant: for $f(x) = A x$ it is at most $\|A\|_2$ and approaches it as more directions are tried."""
-    with torch.no_grad():
-        base = f(x)
-        best = torch.zeros(x.shape[0], dtype=torch.float64)
-        for _ in range(n_dirs):
-            u = torch.randn(x.shape, generator=generator, dtype=torch.float64)
-            u = (u / u.flatten(1).norm(dim=1).reshape(-1, *([1] * (x.ndim - 1)))).to(x.dtype)
-            change = (f(x + eps * u) - base).double().flatten(1).norm(dim=1) / eps
-            best = torch.maximum(best, change)
-    return best
-
-
 def quantize_int4_per_channel(w: torch.Tensor) -> torch.Tensor:
     """INT4 symmetric per output channel (rows of w (out, in)): Volume 6's per_channel_quantize(w, 4), dequantised."""
     q, s = per_channel_quantize(w, bits=4)
@@ -368,7 +354,7 @@ def capstone_report(model: GPT, data: ModularData, seed: int = 0) -> dict:
     acts = lens.capture(model, x_all, residual_layers(model), select=last_token)
     ids = [float(lens.intrinsic_dimension(a, seed=seed)["twonn"]) for a in acts.values()]
     emb = model.tok_emb(data.x_test).detach()
-    lip = local_lipschitz(embedding_forward(model, p), emb, eps=1e-2, n_dirs=8, generator=torch_generator(seed))
+    lip = lens.local_lipschitz(embedding_forward(model, p), emb, eps=1e-2, n_dirs=8, generator=torch_generator(seed))
     return {"acc": accuracy(model, data.x_test, data.y_test, p), "id_per_layer": ids,
             "h1_max_persistence": embedding_h1_max(model, p, seed),
             "lipschitz": float(lip.median()),

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from manifold_course import lens
 from manifold_course.capstone import grokking as G
 from manifold_course.grading import Case, Exercise
 from manifold_course.grading.compare import compare, float_problem
@@ -120,7 +121,7 @@ def _spectral_bound(case) -> tuple[float, float]:
 
 def _observe_lip(fn):
     def observed(f, x, eps, n_dirs):
-        return fn(f, x.clone(), eps, n_dirs, torch_generator(7))
+        return fn(f, x.clone(), eps, n_dirs, generator=torch_generator(7))
     observed.__name__ = getattr(fn, "__name__", "local_lipschitz")
     return observed
 
@@ -280,7 +281,7 @@ EXERCISES = [
     Exercise("grokking.fourier_key_frequencies", "Key Fourier frequencies of an embedding", cases=_fourier_cases,
              reference=G.fourier_key_frequencies, judge=_judge_freqs),
     Exercise("grokking.local_lipschitz", "A local Lipschitz estimate by random directions", cases=_lip_cases,
-             reference=None, known_good=G.local_lipschitz, adapter=_observe_lip, judge=_judge_lip),
+             reference=None, known_good=lens.local_lipschitz, adapter=_observe_lip, judge=_judge_lip),
     Exercise("grokking.parallelogram_score", "Liu et al.'s parallelogram index", cases=_para_cases,
              reference=G.parallelogram_score, rtol=1e-9, atol=1e-12),
     Exercise("grokking.quantize_int4_per_channel", "INT4 per output channel", cases=_int4_cases,

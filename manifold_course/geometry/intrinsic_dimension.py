@@ -88,14 +88,24 @@ def pca_dim(X, frac: float = 0.95) -> int:
 
 def participation_ratio(X) -> float:
     r"""$(\sum\lambda_i)^2 / \sum\lambda_i^2$ over the covariance eigenvalues of X (N, D): 1 for a line, D for isotropic data."""
-    lam = pca_explained_variance(X)                        # sums to 1
-    return float(1.0 / (lam**2).sum())
+    return spectrum_participation_ratio(pca_explained_variance(X))
+
+
+def spectrum_participation_ratio(lam) -> float:
+    r"""The participation ratio from covariance eigenvalues (or explained-variance ratios) ``lam`` already computed."""
+    lam = np.asarray(lam, dtype=np.float64)
+    return float(lam.sum() ** 2 / (lam**2).sum())
 
 
 def effective_rank(X) -> float:
     r"""$\exp(-\sum_i p_i \log p_i)$ with $p_i = \sigma_i / \sum_j\sigma_j$ the normalised singular values of the centred X."""
     Xc = _as_numpy(X)
     Xc = Xc - Xc.mean(axis=0, keepdims=True)
-    s = np.linalg.svd(Xc, compute_uv=False)
+    return spectrum_effective_rank(np.linalg.svd(Xc, compute_uv=False))
+
+
+def spectrum_effective_rank(s) -> float:
+    r"""The effective rank from singular values ``s`` (any common scale) already computed."""
+    s = np.asarray(s, dtype=np.float64)
     p = s[s > 0] / s.sum()
     return float(np.exp(-(p * np.log(p)).sum()))

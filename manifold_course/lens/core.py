@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from manifold_course.geometry.intrinsic_dimension import pca_explained_variance, twonn_id
+from manifold_course.geometry.intrinsic_dimension import (pca_explained_variance, spectrum_effective_rank,
+                                                         spectrum_participation_ratio, twonn_id)
 from manifold_course.geometry.topology import max_persistence, persistence
 from manifold_course.seeding import numpy_rng, torch_generator
 
@@ -161,9 +162,10 @@ def intrinsic_dimension(X, max_points: int = 1000, seed: int = 0) -> dict[str, f
         tw = float("nan")
     if not np.isfinite(X).all() or np.allclose(X, X[:1]):
         return {"twonn": tw, "pca95": 0, "participation_ratio": float("nan")}
-    ev = pca_explained_variance(X)                     # one SVD serves both (geometry's pca_dim and
-    cum = np.cumsum(ev)                                # participation_ratio would each compute it again)
-    return {"twonn": tw, "pca95": int(np.searchsorted(cum, 0.95) + 1), "participation_ratio": float(1.0 / (ev**2).sum())}
+    ev = pca_explained_variance(X)                     # one SVD serves both numbers
+    cum = np.cumsum(ev)
+    return {"twonn": tw, "pca95": int(np.searchsorted(cum, 0.95) + 1),
+            "participation_ratio": spectrum_participation_ratio(ev)}
 
 
 def loops(X, n_points: int = 200, seed: int = 0) -> dict[str, object]:
@@ -227,10 +229,8 @@ def isotropy(X, max_points: int = 1000, seed: int = 0) -> dict[str, float]:
     n = len(U)
     mean_abs_cos = float((C.sum() - np.trace(C)) / (n * (n - 1)))
     ev = pca_explained_variance(X)                             # sigma_i^2 / sum sigma^2, one SVD for both numbers
-    sv = np.sqrt(ev)                                           # proportional to the singular values
-    q = sv[sv > 0] / sv.sum()
     return {"mean_abs_cos": mean_abs_cos, "top_pc_fraction": float(ev[0]),
-            "effective_rank": float(np.exp(-(q * np.log(q)).sum()))}   # geometry.effective_rank, same SVD
+            "effective_rank": spectrum_effective_rank(np.sqrt(ev))}    # sqrt(ev) is proportional to sigma_i
 
 
 def _unit_directions(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
@@ -240,16 +240,17 @@ def _unit_directions(shape: tuple[int, ...], gen: torch.Generator) -> torch.Tens
 
 
 def local_lipschitz(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float = 1e-2, n_dirs: int = 16,
-                    seed: int = 0) -> torch.Tensor:
+                    seed: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Per point $x_i$ of the batch x (N, ...): $\max_u \|f(x_i + \varepsilon u) - f(x_i)\| / \varepsilon$ over ``n_dirs``
     random unit directions $u$ (norms over all non-batch entries) -> (N,) float64 (Part 2 C1).
 
     A lower bound on the local Lipschitz constant at scale $\varepsilon$: for a linear map $f(x) = Ax$ it lies below
-    $\|A\|_2$ and approaches it as the directions cover the sphere.
+    $\|A\|_2$ and approaches it as the directions cover the sphere. The directions come from ``generator`` when given,
+    else from a fresh generator seeded with ``seed``.
     """
     if not torch.is_floating_point(x):
         raise TypeError("local_lipschitz perturbs x, so x must be a float tensor (for tokens, perturb the embedding)")
-    gen = torch_generator(seed)
+    gen = generator if generator is not None else torch_generator(seed)
     with torch.no_grad():
         base = f(x)
         best = torch.zeros(x.shape[0], dtype=torch.float64)
