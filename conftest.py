@@ -24,12 +24,44 @@ def pytest_configure(config):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _scope(nodeid: str) -> str:
+    """The unit pytest-xdist's ``--dist loadscope`` sends to one worker: a test class, or a module's functions."""
+    return nodeid.rsplit("::", 1)[0]
+
+
+def _notebook_path(item):
+    """The notebook a test item executes (an nbval cell, a moved-seed chapter, an exercises notebook), or None."""
+    if str(item.path).endswith(".ipynb"):
+        return item.path
+    return getattr(getattr(item, "cls", None), "notebook", None)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Longest work first, so that no worker is left with a long notebook while the others idle at the end.
+
+    ``./course test`` runs with ``--dist loadscope --no-loadscope-reorder``: the workers take the scopes in this
+    order. Notebook runs (most of the suite's time) go first, the largest notebooks (file size, a fair proxy for
+    their run time) first among them; the unit tests, many and short, fill the gaps after. A scope keeps its
+    items' order (nbval runs a notebook's cells in order on one kernel).
+    """
+    scopes: dict[str, list] = {}
+    for item in items:
+        scopes.setdefault(_scope(item.nodeid), []).append(item)
+
+    def size(scope_items) -> int:
+        nb = _notebook_path(scope_items[0])
+        return nb.stat().st_size if nb is not None else 0
+
+    order = sorted(scopes.values(), key=lambda its: (-size(its),))     # stable: the unit tests keep their order
+    items[:] = [item for its in order for item in its]
+
+
 def _notebook_of(report):
     node = report.nodeid
     if ".ipynb::" in node:
         return node.split("::")[0]
-    if "test_exercise_notebooks.py::" in node and "[" in node:
-        return "exercises/" + node.split("[", 1)[1].rstrip("]")
+    if "test_exercise_notebooks.py::TestExercises_" in node:
+        return "exercises/" + node.split("::")[1][len("TestExercises_"):]
     if "test_moved_seed.py::TestMovedSeed_" in node:
         return "chapters/" + node.split("::")[1][len("TestMovedSeed_"):] + " (moved seed)"
     return None
@@ -37,10 +69,13 @@ def _notebook_of(report):
 
 def pytest_terminal_summary(terminalreporter):
     totals = defaultdict(float)
+    cells = []
     for reports in terminalreporter.stats.values():
         for rep in reports:
             if not hasattr(rep, "nodeid") or not hasattr(rep, "duration"):
                 continue
+            cells += [tuple(c) for name, value in getattr(rep, "user_properties", ()) if name == "slowest_cells"
+                      for c in value]
             nb = _notebook_of(rep)
             if nb:
                 totals[nb] += rep.duration
@@ -52,3 +87,7 @@ def pytest_terminal_summary(terminalreporter):
         flag = "   OVER BUDGET" if secs > NOTEBOOK_BUDGET_S else ""
         tr.write_line(f"{secs:7.1f} s  {nb}{flag}")
     tr.write_line(f"{sum(totals.values()):7.1f} s  in {len(totals)} notebooks (summed; they run in parallel)")
+    if cells:
+        tr.section("slowest chapter cells (moved-seed run)")
+        for nb, index, first_line, secs in sorted(set(cells), key=lambda c: -c[3])[:12]:   # call + teardown report
+            tr.write_line(f"{secs:7.1f} s  {nb} code cell {index}: {first_line}")

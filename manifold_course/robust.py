@@ -47,12 +47,34 @@ class CellFailure:
 
 
 @dataclass
+class CellTime:
+    index: int              # code-cell number, 1-based
+    first_line: str
+    seconds: float          # from the kernel's "execute_input" to its reply (nbclient records both)
+
+
+def _cell_seconds(cell) -> float | None:
+    from datetime import datetime
+
+    timing = cell.get("metadata", {}).get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return None
+    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))   # noqa: E731
+    return (parse(end) - parse(start)).total_seconds()
+
+
+@dataclass
 class NotebookRun:
     notebook: str
     config: str
     seconds: float
     failures: list[CellFailure] = field(default_factory=list)
     crashed: str = ""       # the kernel died or the notebook could not be run at all
+    cells: list[CellTime] = field(default_factory=list)   # every code cell that ran, with its time
+
+    def slowest(self, n: int = 3) -> list[CellTime]:
+        return sorted(self.cells, key=lambda c: -c.seconds)[:n]
 
     @property
     def ok(self) -> bool:
@@ -156,6 +178,9 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
             _kill_group(pgid)
     code_cells = [c for c in nb.cells if c.cell_type == "code"] if "nb" in locals() else []
     for i, cell in enumerate(code_cells, start=1):
+        secs = _cell_seconds(cell)
+        if secs is not None:
+            run.cells.append(CellTime(i, _first_line(cell.source), secs))
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 run.failures.append(CellFailure(i, _first_line(cell.source), f"{out['ename']}: {out['evalue']}"[:300]))
@@ -199,6 +224,11 @@ def summary(runs: list[NotebookRun]) -> str:
         lines.append(f"all {len(runs)} notebook runs passed")
     slow = sorted(runs, key=lambda r: -r.seconds)[:5]
     lines.append("slowest runs: " + "; ".join(f"{r.notebook} [{r.config}] {r.seconds:.0f} s" for r in slow))
+    cells = sorted(((c, r) for r in runs for c in r.cells), key=lambda cr: -cr[0].seconds)[:8]
+    if cells:
+        lines.append("slowest cells:")
+        lines += [f"  {c.seconds:6.1f} s  {r.notebook} [{r.config}] code cell {c.index}: {c.first_line}"
+                  for c, r in cells]
     return "\n".join(lines)
 
 

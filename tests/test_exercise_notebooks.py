@@ -1,5 +1,6 @@
 # Every exercises/ notebook (the stubs a learner starts from) runs to the end in a fresh kernel, and every
 # exercise of its chapter reports "not attempted" (never a crash, never a pass).
+import re
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,7 @@ def test_every_chapter_with_checks_has_an_exercises_notebook():
         assert (ROOT / "exercises" / f"{mod.CHAPTER}.ipynb").exists(), f"checks/{key}.py grades a missing notebook"
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=_rel)
-def test_exercise_notebook_runs_and_reports_not_attempted(nb):
+def _exercise_notebook_runs_and_reports_not_attempted(nb: Path) -> None:
     rep = grade_notebook(nb, timeout=120)
     assert rep.completed and not rep.problem, rep.problem
     statuses = {r.id: r.status for r in rep.exercises}
@@ -30,3 +29,25 @@ def test_exercise_notebook_runs_and_reports_not_attempted(nb):
     chapter = _rel(nb).removesuffix(".ipynb")
     declared = {i for i, e in all_exercises().items() if check_modules()[e.chapter].CHAPTER == chapter}
     assert set(statuses) == declared, f"exercises declared but not in the notebook: {declared - set(statuses)}"
+
+
+def _notebook_class(nb: Path) -> type:
+    """One test class per notebook: ``--dist loadscope`` (what ``./course test`` uses) sends each class to a worker,
+    so the notebooks spread over the workers instead of queueing on one as a parametrized function's cases would."""
+
+    @pytest.mark.notebook
+    def test_exercise_notebook_runs_and_reports_not_attempted(self):
+        _exercise_notebook_runs_and_reports_not_attempted(nb)
+
+    name = "TestExercises_" + re.sub(r"\W", "_", _rel(nb).removesuffix(".ipynb"))
+    return type(name, (), {"test_exercise_notebook_runs_and_reports_not_attempted":
+                           test_exercise_notebook_runs_and_reports_not_attempted, "notebook": nb})
+
+
+def test_there_are_exercise_notebooks():
+    assert len(NOTEBOOKS) >= 10
+
+
+for _nb in NOTEBOOKS:
+    _cls = _notebook_class(_nb)
+    globals()[_cls.__name__] = _cls

@@ -1,12 +1,13 @@
-"""Every chapter once more, under a moved seed and other CPU kernels: a claim that holds for one random draw, or on
-one processor, only cannot land.
+"""Every chapter, once: under a moved seed and other CPU kernels, so that a claim that holds for one random draw, or
+on one processor, only cannot land.
 
 ``MANIFOLD_COURSE_SEED_OFFSET`` moves every random number a chapter draws (see manifold_course/seeding.py).
-nbval runs the chapters at offset 0; this file runs them at offset 4, which the robust run
-(``./course test --robust``: offsets 1, 2, 3, 2 threads and AVX2 kernels, every chapter and solution) does not use,
-so CI sees a fifth draw of every claim. It also limits the matrix kernels to AVX2 (``robust.isa_env``): on an
+This is CI's one run of each chapter (``./course test``; nbval runs the solution notebooks). It uses offset 4,
+which the robust run (``./course test --robust``: offsets 1, 2, 3, and offset 0 under 2 threads and under AVX2
+kernels, every chapter and solution) does not, so CI sees a fifth draw of every claim. Offset 0, what a learner
+runs, is one draw like the others. The run also limits the matrix kernels to AVX2 (``robust.isa_env``): on an
 AVX-512 machine this is the round-off of a CPU without it (most AMD machines), where the same seed trains another
-model; elsewhere it changes nothing.
+model; elsewhere it changes nothing. Every cell runs even after a failure, so one run names every failing claim.
 """
 
 import re
@@ -25,9 +26,11 @@ def test_there_are_chapters():
     assert len(CHAPTERS) >= 10
 
 
-def _claims_hold_under_a_moved_seed(path: Path) -> None:
+def _claims_hold_under_a_moved_seed(path: Path, record_property) -> None:
     offset = configs([OFFSET], [])[0]                            # the robust run's own configuration for one offset
     run = run_notebook(str(path), Config(f"{offset.name}, {ISA} kernels", offset.env + isa_env(ISA)))
+    # conftest.py lists the suite's slowest cells at the end, from these
+    record_property("slowest_cells", [(run.notebook, c.index, c.first_line, c.seconds) for c in run.slowest(3)])
     problems = [f"code cell {f.index} ({f.first_line}): {f.error}" for f in run.failures]
     if run.crashed:
         problems.append(f"did not finish: {run.crashed}")
@@ -40,13 +43,14 @@ def _chapter_class(path: Path) -> type:
     of its own, so the chapters' moved-seed runs spread over the workers instead of queueing on one."""
 
     @pytest.mark.notebook
-    def test_claims_hold_under_a_moved_seed(self):
-        _claims_hold_under_a_moved_seed(path)
+    def test_claims_hold_under_a_moved_seed(self, record_property):
+        _claims_hold_under_a_moved_seed(path, record_property)
 
     rel = path.relative_to(ROOT / "chapters").with_suffix("")
     name = "TestMovedSeed_" + re.sub(r"\W", "_", str(rel))
     return type(name, (), {
-        "test_claims_hold_under_a_moved_seed": test_claims_hold_under_a_moved_seed, "chapter": str(rel)})
+        "test_claims_hold_under_a_moved_seed": test_claims_hold_under_a_moved_seed, "chapter": str(rel),
+        "notebook": path})
 
 
 for _path in CHAPTERS:
