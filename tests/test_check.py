@@ -382,7 +382,13 @@ def test_a_loop_that_swallows_the_timeout_is_still_stopped_and_leaves_nothing_be
     codes_before = [f.__code__ for f in (swallow_recursive, swallow_mutual_a, swallow_mutual_b)]
     for fn in (swallow_busy, swallow_nested, swallow_recursive, swallow_mutual_a):
         start = time.perf_counter()
-        res = _run_exercise(ex, fn, 0)
+        escaped = None
+        try:
+            res = _run_exercise(ex, fn, 0)
+        except BaseException as exc:  # noqa: BLE001 - a grader bug; named briefly below: pytest takes minutes
+            escaped = f"{type(exc).__name__}: {str(exc)[:200]}"   # to format a recursion's chained traceback
+        if escaped:
+            pytest.fail(f"{fn.__name__}: {escaped} escaped the check instead of a timeout result", pytrace=False)
         # stopped, not hung: well within 10 s of the 0.5 s limit even on a loaded CI machine (about 0.75 s alone)
         assert res.status == "timeout" and time.perf_counter() - start < 10.0, (fn.__name__, res.message)
         assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and sys.gettrace() is trace_before

@@ -309,8 +309,11 @@ def describe_exception(exc: BaseException) -> LearnerError:
         return LearnerError("timeout", "")
     if isinstance(exc, SystemExit):
         return LearnerError("exit", "your code called sys.exit() / exit(); return a value instead")
-    text = safe_text(exc)
-    msg = f"{type(exc).__name__}{': ' + text if text else ''}{_learner_location(exc)}"
+    try:
+        text = safe_text(exc)
+        msg = f"{type(exc).__name__}{': ' + text if text else ''}{_learner_location(exc)}"
+    except BaseException:  # noqa: BLE001 - describing it failed too (a timeout repeated into this handler, a
+        msg = type(exc).__name__   # recursion at the interpreter's limit): the type alone, never an escape
     return LearnerError("error", f"your code raised {msg}")
 
 
