@@ -90,7 +90,7 @@ def grading_seeds() -> Iterator[None]:
         _suspended -= 1
 
 
-def seed_everything(seed: int = 0, threads: int | None = None, flush_denormal: bool = True) -> np.random.Generator:
+def seed_everything(seed: int = 0, threads: int | None = None) -> np.random.Generator:
     """Seed Python's, NumPy's and PyTorch's generators and return a fresh NumPy Generator.
 
     Every seed goes through :func:`course_seed`, so ``$MANIFOLD_COURSE_SEED_OFFSET`` moves it.
@@ -99,14 +99,6 @@ def seed_everything(seed: int = 0, threads: int | None = None, flush_denormal: b
     machine: extra threads cost synchronisation, and on busy cores small operations ran 10-100x
     slower). Set ``MANIFOLD_COURSE_THREADS`` higher to scale a demo up; pass ``0`` to leave the
     setting alone.
-
-    ``flush_denormal`` turns on ``torch.set_flush_denormal``: the CPU treats numbers below the smallest
-    normal float (about 1.2e-38 in float32) as zero. A model trained towards zero loss (a memorising MLP, a
-    grokking run) makes such tiny gradients and Adam moments, and on x86 every operation on them takes the
-    processor's slow path: measured here, one chapter's fact-memorising MLP trained 6x slower (3.0 s instead of
-    0.45 s), with the same losses to the digits printed. The setting is the processor's, for the calling
-    thread (NumPy's arithmetic in it too; with one thread that is all of PyTorch's work); pass ``False`` to keep
-    gradual underflow, e.g. to watch subnormals appear.
     """
     import torch
 
@@ -124,5 +116,4 @@ def seed_everything(seed: int = 0, threads: int | None = None, flush_denormal: b
     os.environ.setdefault("PYTHONHASHSEED", str(s))
     if threads > 0:
         torch.set_num_threads(threads)
-    torch.set_flush_denormal(flush_denormal)
     return np.random.default_rng(s)
