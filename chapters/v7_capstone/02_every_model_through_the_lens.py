@@ -215,21 +215,29 @@ for seed in SEEDS:
     print(f"seed {seed}: TwoNN {np.round(tw, 1)}, shuffled {np.round(tw_rl, 1)}; PCA-95 {p}, shuffled {p_rl}")
     assert max(tw[1:-1]) < 10                           # (i) low: below 10 in 64-wide layers
     assert not zoo.hunchback(tw)                        # (ii) no TwoNN hunchback: the input is the peak
-    assert tw_rl[-1] > tw[-1] + 0.5                     # (iii) shuffled labels: higher final dimension
-    assert p_rl[-2] > 2 * p[-2]                         #       and far more principal components in the last block
-    assert zoo.hunchback(p_rl, rel=0.05) and not zoo.hunchback(p, rel=0.05)
+    assert p_rl[-2] > 2 * p[-2]                         # (iii) shuffled labels: far more components in the last block
+    assert not zoo.hunchback(p, rel=0.05)               #       and true labels never rise-then-fall in d95
+# (iii), the effects that vary from seed to seed: stated over the seeds (the median of three = two of three)
+gap = np.array([prof_rl[s].column("twonn")[-1] - prof[s].column("twonn")[-1] for s in SEEDS])
+rises = sum(zoo.hunchback(prof_rl[s].column("pca95"), rel=0.05) for s in SEEDS)
+print(f"final-layer TwoNN, shuffled minus true labels: {np.round(gap, 2)} (median {np.median(gap):.2f}); "
+      f"d95 rises then falls under shuffled labels in {rises} of {len(SEEDS)} seeds")
+assert np.median(gap) > 0.5 and rises >= len(SEEDS) - 1
 
 # %% [markdown]
-# What held and what did not, on every seed:
+# What held and what did not (on every seed, unless a count is given):
 #
 # - **Low dimension holds.** Hidden TwoNN stays below 10 in 64-wide layers.
 # - **The hunchback does not appear.** The digits' input has the highest TwoNN, and every layer lowers it: the MLP only
 #   compresses. Ansuini et al.'s rise happens in deep CNNs on natural images, whose first layers expand a
 #   low-dimensional pixel manifold into many features; 8 x 8 digits and a 5-layer MLP are not that regime.
-# - **The random-label control holds.** Trained on shuffled labels, the network's final layers keep a clearly higher
-#   dimension (TwoNN of the logits, and $d_{95}$ of the last block more than twice as large), and, in $d_{95}$,
-#   memorisation *does* produce a rise-then-fall profile that true labels do not. The same network, the same data:
-#   only the labels' structure decides how far the representation is compressed.
+# - **The random-label control holds.** Trained on shuffled labels, the network's final layers keep a higher dimension:
+#   $d_{95}$ of the last block is more than twice as large on every seed. The TwoNN of the logits is higher too, but by
+#   an amount that varies from seed to seed: over 32 draws (16 seeds, each with AVX-512 and with AVX2 matrix kernels)
+#   the gap ranged from 0.5 to 2.2 with a median near 1.3, and one draw in CI's moved-seed run gave 0.2; hence the
+#   assert on the median of the three seeds. In $d_{95}$, memorisation produces a rise-then-fall profile that true
+#   labels never do, on 30 of those 32 draws (two of three seeds here). The same network, the same data: only the
+#   labels' structure decides how far the representation is compressed.
 #
 # > **Careful (Part 4).** The seed essay says the useful dimensions "number a few hundred"; Ansuini et al. report
 # > tens. TwoNN is a local estimator: on clustered or trajectory-like clouds it reads low or high (see the GPT and the
