@@ -234,9 +234,9 @@ assert np.median(gap) > 0.5 and rises >= len(SEEDS) - 1
 # - **The random-label control holds.** Trained on shuffled labels, the network's final layers keep a higher dimension:
 #   $d_{95}$ of the last block is more than twice as large on every seed. The TwoNN of the logits is higher too, but by
 #   an amount that varies from seed to seed: over 32 draws (16 seeds, each with AVX-512 and with AVX2 matrix kernels)
-#   the gap ranged from 0.5 to 2.2 with a median near 1.3, and one draw in CI's moved-seed run gave 0.2; hence the
+#   the gap ranged from 0.47 to 2.2 with a median near 1.3, and one draw in CI's moved-seed run gave 0.2; hence the
 #   assert on the median of the three seeds. In $d_{95}$, memorisation produces a rise-then-fall profile that true
-#   labels never do, on 30 of those 32 draws (two of three seeds here). The same network, the same data: only the
+#   labels never do, on 29 of those 32 draws (two of three seeds here). The same network, the same data: only the
 #   labels' structure decides how far the representation is compressed.
 #
 # > **Careful (Part 4).** The seed essay says the useful dimensions "number a few hundred"; Ansuini et al. report
