@@ -148,7 +148,7 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
     import nbformat
 
     start = time.perf_counter()
-    from jupyter_client import KernelManager
+    from jupyter_client import AsyncKernelManager
 
     scratch = tempfile.mkdtemp(prefix="mc-robust-")
     groups: list[int | None] = []
@@ -162,7 +162,7 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
     try:
         nb = nbformat.read(path, as_version=4)
         # Local sockets in a scratch folder rather than TCP on localhost (and no "TCP without encryption" warning).
-        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(scratch, "kernel"))
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(scratch, "kernel"))
         client = nbclient.NotebookClient(nb, km=km, timeout=timeout, allow_errors=True, kernel_name="python3",
                                          shutdown_kernel="immediate",   # nothing to save: no graceful 2-3 s wait
                                          resources={"metadata": {"path": str(Path(path).parent)}},

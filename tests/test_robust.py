@@ -30,6 +30,22 @@ def test_a_claim_that_holds_passes_and_a_fragile_one_is_named(fragile_notebook):
     assert "1 of 2 notebook runs failed" in text and "code cell 2" in text and "[seed offset 2]" in text
 
 
+@pytest.mark.notebook
+@pytest.mark.timeout(90)
+def test_a_kernel_that_dies_is_reported_not_waited_for(tmp_path):
+    """A kernel killed mid-cell (a segfault, the out-of-memory killer) ends the run with "did not finish"; with a
+    blocking kernel client, nbclient waited forever for the dead kernel's output (measured: over 10 minutes)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('first')"),
+                nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
+                nbformat.v4.new_code_cell("print('never')")]
+    path = tmp_path / "dies.ipynb"
+    nbformat.write(nb, path)
+    run = robust.run_notebook(str(path), robust.Config("seed offset 0", ()))
+    assert not run.ok and "DeadKernelError" in run.crashed and run.seconds < 60
+    assert "did not finish: DeadKernelError" in robust.summary([run])
+
+
 def test_configs_and_arguments():
     names = [c.name for c in robust.configs([1, 2, 3], [2])]
     assert names == ["seed offset 1", "seed offset 2", "seed offset 3", "2 threads"]
