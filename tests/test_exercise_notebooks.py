@@ -1,9 +1,8 @@
 # Every exercises/ notebook (the stubs a learner starts from) runs to the end in a fresh kernel, and every
 # exercise of its chapter reports "not attempted" (never a crash, never a pass).
-import re
 from pathlib import Path
 
-import pytest
+from notebook_classes import add_notebook_classes, notebook_class
 
 from manifold_course.grading.notebook import grade_notebook
 from manifold_course.grading.registry import all_exercises, check_modules
@@ -31,23 +30,12 @@ def _exercise_notebook_runs_and_reports_not_attempted(nb: Path) -> None:
     assert set(statuses) == declared, f"exercises declared but not in the notebook: {declared - set(statuses)}"
 
 
-def _notebook_class(nb: Path) -> type:
-    """One test class per notebook: ``--dist loadscope`` (what ``./course test`` uses) sends each class to a worker,
-    so the notebooks spread over the workers instead of queueing on one as a parametrized function's cases would."""
-
-    @pytest.mark.notebook
-    def test_exercise_notebook_runs_and_reports_not_attempted(self):
-        _exercise_notebook_runs_and_reports_not_attempted(nb)
-
-    name = "TestExercises_" + re.sub(r"\W", "_", _rel(nb).removesuffix(".ipynb"))
-    return type(name, (), {"test_exercise_notebook_runs_and_reports_not_attempted":
-                           test_exercise_notebook_runs_and_reports_not_attempted, "notebook": nb})
-
-
 def test_there_are_exercise_notebooks():
     assert len(NOTEBOOKS) >= 10
 
 
-for _nb in NOTEBOOKS:
-    _cls = _notebook_class(_nb)
-    globals()[_cls.__name__] = _cls
+add_notebook_classes(globals(), [
+    notebook_class("TestExercises_", nb.relative_to(ROOT / "exercises"), nb,
+                   "test_exercise_notebook_runs_and_reports_not_attempted",
+                   lambda _record_property, nb=nb: _exercise_notebook_runs_and_reports_not_attempted(nb))
+    for nb in NOTEBOOKS])

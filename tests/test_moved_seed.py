@@ -10,10 +10,9 @@ AVX-512 machine this is the round-off of a CPU without it (most AMD machines), w
 model; elsewhere it changes nothing. Every cell runs even after a failure, so one run names every failing claim.
 """
 
-import re
 from pathlib import Path
 
-import pytest
+from notebook_classes import add_notebook_classes, notebook_class
 
 from manifold_course.robust import ROOT, Config, configs, isa_env, run_notebook
 
@@ -38,21 +37,7 @@ def _claims_hold_under_a_moved_seed(path: Path, record_property) -> None:
                           "not for another draw; state what holds across seeds and CPUs:\n  " + "\n  ".join(problems))
 
 
-def _chapter_class(path: Path) -> type:
-    """One test class per chapter: ``--dist loadscope`` (what ``./course test`` uses) sends each class to a worker
-    of its own, so the chapters' moved-seed runs spread over the workers instead of queueing on one."""
-
-    @pytest.mark.notebook
-    def test_claims_hold_under_a_moved_seed(self, record_property):
-        _claims_hold_under_a_moved_seed(path, record_property)
-
-    rel = path.relative_to(ROOT / "chapters").with_suffix("")
-    name = "TestMovedSeed_" + re.sub(r"\W", "_", str(rel))
-    return type(name, (), {
-        "test_claims_hold_under_a_moved_seed": test_claims_hold_under_a_moved_seed, "chapter": str(rel),
-        "notebook": path})
-
-
-for _path in CHAPTERS:
-    _cls = _chapter_class(_path)
-    globals()[_cls.__name__] = _cls
+add_notebook_classes(globals(), [
+    notebook_class("TestMovedSeed_", p.relative_to(ROOT / "chapters"), p, "test_claims_hold_under_a_moved_seed",
+                   lambda record_property, p=p: _claims_hold_under_a_moved_seed(p, record_property))
+    for p in CHAPTERS])

@@ -248,10 +248,7 @@ def _run_exercise(ex: Exercise, fn: Callable[..., Any], seed: int | None, cases:
     except GradingTimeout:
         return result("timeout", _timeout_message(ex.timeout, time.perf_counter() - start))
     except BaseException as exc:  # noqa: BLE001 - learner code reached through a judge or a returned object
-        try:
-            err = describe_exception(exc)
-        except BaseException:  # noqa: BLE001 - nothing the learner's code raised may leave check()
-            err = LearnerError("error", f"your code raised {type(exc).__name__}")
+        err = describe_exception(exc)                 # never raises: it falls back to the exception's type
         status = "not_attempted" if err.kind == "not_attempted" else "error"
         return result(status, err.message if status == "not_attempted" else f"while checking your answer, {err.message}")
     return result("passed", "")
