@@ -75,6 +75,19 @@ def test_fourier_finds_a_planted_circle():
     assert G.fourier_power(torch.tensor(E)).shape == (15,)
 
 
+def test_the_clearest_key_loop_finds_a_circle_in_a_weaker_plane():
+    p, rng = 23, numpy_rng(0)
+    a = np.arange(p)[:, None]
+    line = 3.0 * np.cos(2 * np.pi * 3 * a / p) * np.ones((1, 2))         # frequency 3, strongest: a segment, no loop
+    circle = np.hstack([np.cos(2 * np.pi * 5 * a / p), np.sin(2 * np.pi * 5 * a / p)])   # frequency 5: a circle
+    E = np.hstack([line, circle]) + 0.02 * rng.standard_normal((p, 4))
+    strongest = G.fourier_key_frequencies(E, 1)[0]
+    assert strongest != 5 and 5 in G.fourier_key_frequencies(E, 3)
+    assert G.key_plane_loop(E, 5) > 0.8 and G.key_plane_loop(E) < 0.5  # the circle is not in the strongest plane
+    assert G.clearest_key_loop(E) == pytest.approx(G.key_plane_loop(E, 5))
+    assert G.clearest_key_loop(E, ks=[strongest]) == pytest.approx(G.key_plane_loop(E))
+
+
 def test_parallelogram_score_extremes():
     assert G.parallelogram_score(np.ones((5, 3))) == 1.0
     p = 9

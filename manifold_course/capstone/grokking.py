@@ -264,6 +264,16 @@ def key_plane_loop(E, k: int | None = None, seed: int = 0) -> float:
     return float(lens.loops(X, n_points=len(X), seed=seed)["h1_rel"])
 
 
+def clearest_key_loop(E, ks: list[int] | None = None, n: int = 3, seed: int = 0) -> float:
+    """The largest :func:`key_plane_loop` over the planes of frequencies ``ks`` (default: E's ``n`` key frequencies).
+
+    A network that uses several key frequencies draws its circle across several planes, each holding part of the
+    structure, and which plane is strongest is an accident of training: the clearest of the key planes is the
+    steadier measure of whether a loop is there."""
+    ks = fourier_key_frequencies(E, n) if ks is None else ks
+    return max(key_plane_loop(E, k, seed) for k in ks)
+
+
 def parallelogram_score(E, delta: float = 0.1) -> float:
     r"""Liu et al.'s representation quality index for addition mod p, with p = len(E).
 
