@@ -162,6 +162,9 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
     try:
         nb = nbformat.read(path, as_version=4)
         # Local sockets in a scratch folder rather than TCP on localhost (and no "TCP without encryption" warning).
+        # The async manager, as nbclient makes by default: with the blocking one, nbclient's wait for a cell's output
+        # blocks its event loop, so the check that the kernel is still alive never runs, and a kernel that dies
+        # mid-cell (a segfault) is waited for forever (tests/test_robust.py).
         km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(scratch, "kernel"))
         client = nbclient.NotebookClient(nb, km=km, timeout=timeout, allow_errors=True, kernel_name="python3",
                                          shutdown_kernel="immediate",   # nothing to save: no graceful 2-3 s wait
