@@ -222,7 +222,11 @@ for seed in SEEDS:
 #   safer than $(1-e)^n$.
 # - **But $(1-e)^n$ with one $e$ still fails**, for another reason: the errors are not *identically* distributed.
 #   The per-token error grows with the problem's length (longer carry chains, more positions to align), so an $e$
-#   fitted on short problems over-predicts the accuracy on long ones in every seed and format.
+#   fitted on short problems over-predicts the accuracy on long ones, in every seed, wherever 400 test problems can
+#   tell: in the direct format the fit predicts 5 or more exact answers out of 400 (3 % to 22 % measured) and far
+#   fewer come out. With the scratchpad's longer answers the prediction itself is below 5 of 400 and the
+#   observation 0 or 1 of 400; one exact answer more or less decides the order there (at one seed offset 1 of 400
+#   came out against 0.7 predicted), so the cell asserts only that both are at that floor.
 #
 # So neither slogan holds as stated. For this under-trained model the errors are independent or slightly
 # exclusive, not overlapping; and a constant per-token error is wrong. Dziri et al. report that *trained*
@@ -237,7 +241,10 @@ for k, g in prod_gap.items():
 for seed in SEEDS:
     for scratch in (False, True):
         e_hat, predicted, observed = fit[seed, scratch]
-        assert predicted > observed, (seed, scratch, predicted, observed)
+        if predicted * N_TEST >= 5:                          # resolvable by N_TEST problems: the fit over-predicts
+            assert predicted > observed, (seed, scratch, predicted, observed)
+        else:                                                # both at the floor: a few exact answers at most
+            assert observed * N_TEST <= 3, (seed, scratch, predicted, observed)
         assert tok[seed, 3, scratch] > tok[seed, 1, scratch] + 0.05      # not identically distributed
 
 fig, ax = plotting.figure()
