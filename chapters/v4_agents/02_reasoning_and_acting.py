@@ -246,6 +246,7 @@ for seed in SEEDS:
         else:                                                # both at the floor: a few exact answers at most
             assert observed * N_TEST <= 3, (seed, scratch, predicted, observed)
         assert tok[seed, 3, scratch] > tok[seed, 1, scratch] + 0.05      # not identically distributed
+    assert fit[seed, False][1] * N_TEST >= 5                  # the direct format is always the resolvable case
 
 fig, ax = plotting.figure()
 for scratch, c in ((False, "C0"), (True, "C1")):
