@@ -430,3 +430,16 @@ def test_learner_code_is_told_from_the_course_and_the_libraries():
     assert not sandbox._is_learner_file(sandbox.__file__) and not sandbox._is_learner_file(json.__file__)
     assert not sandbox._is_learner_file(np.__file__) and not sandbox._is_learner_file(torch.__file__)
     assert all(d.endswith(os.sep) and d != os.sep for d in sandbox._LIBRARY_PREFIXES)
+
+
+def test_an_exception_that_cannot_be_described_is_named_by_its_type(monkeypatch):
+    """describe_exception never lets a second exception out: if describing the learner's exception fails (near the
+    recursion limit, or a timeout repeated into the handler), the message is the exception's type alone."""
+    from manifold_course.grading import sandbox
+
+    def broken(*_args, **_kwargs):
+        raise RecursionError("maximum recursion depth exceeded while describing")
+
+    monkeypatch.setattr(sandbox, "safe_text", broken)
+    err = sandbox.describe_exception(ValueError("the learner's message"))
+    assert err.kind == "error" and err.message == "your code raised ValueError"
