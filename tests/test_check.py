@@ -1,3 +1,4 @@
+import contextlib
 import sys
 import threading
 import time
@@ -330,6 +331,32 @@ def test_a_learner_swallowing_the_timeout_is_still_reported_as_too_slow():
     assert res.status == "timeout" and _time.monotonic() - t0 < 5
 
 
+@contextlib.contextmanager
+def _reported_briefly():
+    """Report an exception that escapes the block by its type, message, line of this file and first causes, instead of
+    pytest's long traceback: an exception raised while a swallowed recursion unwinds chains hundreds of
+    RecursionErrors of about a thousand frames each, which pytest formats, source line by source line, for tens of
+    minutes (seen once in CI, with the test stuck in its report). Cheap: frames are walked, never their source read."""
+    try:
+        yield
+    except (pytest.fail.Exception, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001
+        parts, seen, e = [], set(), exc
+        while e is not None and id(e) not in seen and len(parts) < 4:
+            seen.add(id(e))
+            tb, lines, depth = e.__traceback__, [], 0
+            while tb is not None:
+                depth += 1
+                if tb.tb_frame.f_code.co_filename == __file__:
+                    lines.append(tb.tb_lineno)
+                tb = tb.tb_next
+            parts.append(f"{type(e).__name__}: {str(e)[:200]} ({depth} frames; lines of this file: "
+                         f"{lines[:3]}{' ...' if len(lines) > 3 else ''})")
+            e = e.__cause__ or e.__context__
+        pytest.fail(" <- during/after: ".join(parts), pytrace=False)
+
+
 def test_a_loop_that_swallows_the_timeout_is_still_stopped_and_leaves_nothing_behind():
     """Learner code catching BaseException in a loop (the timeout included) does not hang check(): the timeout is
     raised again every few milliseconds, also at its except clauses, until the loop is left."""
@@ -378,26 +405,27 @@ def test_a_loop_that_swallows_the_timeout_is_still_stopped_and_leaves_nothing_be
         except BaseException:  # noqa: BLE001
             return swallow_mutual_a(*args) + len(args)   # a closure over nothing, a different body
 
-    trace_before, limit_before = sys.gettrace(), sys.getrecursionlimit()
-    codes_before = [f.__code__ for f in (swallow_recursive, swallow_mutual_a, swallow_mutual_b)]
-    for fn in (swallow_busy, swallow_nested, swallow_recursive, swallow_mutual_a):
-        start = time.perf_counter()
-        escaped = None
-        try:
-            res = _run_exercise(ex, fn, 0)
-        except BaseException as exc:  # noqa: BLE001 - a grader bug; named briefly below: pytest takes minutes
-            escaped = f"{type(exc).__name__}: {str(exc)[:200]}"   # to format a recursion's chained traceback
-        if escaped:
-            pytest.fail(f"{fn.__name__}: {escaped} escaped the check instead of a timeout result", pytrace=False)
-        # stopped, not hung: well within 10 s of the 0.5 s limit even on a loaded CI machine (about 0.75 s alone)
-        assert res.status == "timeout" and time.perf_counter() - start < 10.0, (fn.__name__, res.message)
-        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and sys.gettrace() is trace_before
-        assert sys.getrecursionlimit() == limit_before
-    # the learner's functions are their own again after the check (their bodies were swapped while it ran)
-    assert [f.__code__ for f in (swallow_recursive, swallow_mutual_a, swallow_mutual_b)] == codes_before
-    time.sleep(0.2)                                     # no late timeout arrives in the notebook afterwards
-    from manifold_course.geometry import volumes
-    assert _run_exercise(get_exercise("high_dim_geometry.ball_cube_volume_ratio"), volumes.ball_cube_volume_ratio, 0).passed
+    with _reported_briefly():
+        trace_before, limit_before = sys.gettrace(), sys.getrecursionlimit()
+        codes_before = [f.__code__ for f in (swallow_recursive, swallow_mutual_a, swallow_mutual_b)]
+        for fn in (swallow_busy, swallow_nested, swallow_recursive, swallow_mutual_a):
+            start = time.perf_counter()
+            escaped = None
+            try:
+                res = _run_exercise(ex, fn, 0)
+            except BaseException as exc:  # noqa: BLE001 - a grader bug; named briefly below: pytest takes minutes
+                escaped = f"{type(exc).__name__}: {str(exc)[:200]}"   # to format a recursion's chained traceback
+            if escaped:
+                pytest.fail(f"{fn.__name__}: {escaped} escaped the check instead of a timeout result", pytrace=False)
+            # stopped, not hung: well within 10 s of the 0.5 s limit even on a loaded CI machine (about 0.75 s alone)
+            assert res.status == "timeout" and time.perf_counter() - start < 10.0, (fn.__name__, res.message)
+            assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and sys.gettrace() is trace_before
+            assert sys.getrecursionlimit() == limit_before
+        # the learner's functions are their own again after the check (their bodies were swapped while it ran)
+        assert [f.__code__ for f in (swallow_recursive, swallow_mutual_a, swallow_mutual_b)] == codes_before
+        time.sleep(0.2)                                     # no late timeout arrives in the notebook afterwards
+        from manifold_course.geometry import volumes
+        assert _run_exercise(get_exercise("high_dim_geometry.ball_cube_volume_ratio"), volumes.ball_cube_volume_ratio, 0).passed
 
 
 def test_an_exercise_is_found_without_importing_every_chapter():
