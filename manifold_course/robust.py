@@ -129,17 +129,25 @@ def _first_line(source: str) -> str:
     return ""
 
 
-def _kernel_group(km) -> int | None:
-    """The process group of ``km``'s running kernel (None if it has none)."""
-    return getattr(getattr(km, "provisioner", None), "pgid", None)
+def _kernel_group(km) -> tuple[int | None, object]:
+    """The process group of ``km``'s running kernel (None if it has none) and its process (a ``Popen``, or None)."""
+    provisioner = getattr(km, "provisioner", None)
+    return getattr(provisioner, "pgid", None), getattr(provisioner, "process", None)
 
 
-def _kill_group(pgid: int | None) -> None:
+def _kill_group(pgid: int | None, process=None) -> None:
+    """Kill the kernel's process group, and reap the kernel: jupyter_client's immediate shutdown kills it without
+    waiting, which left one zombie process per notebook until the worker exited."""
     if pgid and pgid > 1 and pgid != os.getpgrp():
         try:
             os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass                                # already gone
+    if process is not None:
+        try:
+            process.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - not ours to wait for, or stuck in the kernel (D state): leave it
+            pass
 
 
 def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookRun:
@@ -151,7 +159,7 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
     from jupyter_client import AsyncKernelManager
 
     scratch = tempfile.mkdtemp(prefix="mc-robust-")
-    groups: list[int | None] = []
+    groups: list[tuple[int | None, object]] = []
     env = dict(os.environ)
     env.update({"MPLBACKEND": "Agg", "MANIFOLD_COURSE_STRICT": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
                 "OMP_WAIT_POLICY": "PASSIVE", "MANIFOLD_COURSE_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -177,8 +185,8 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
         # The kernel runs in a session of its own (jupyter_client starts it so), and whatever it started (a
         # torch.distributed worker, a DataLoader, a process pool) shares its process group. An "immediate" shutdown
         # kills the kernel, not always what it started: kill the whole group, so nothing outlives its notebook.
-        for pgid in groups:
-            _kill_group(pgid)
+        for pgid, process in groups:
+            _kill_group(pgid, process)
     code_cells = [c for c in nb.cells if c.cell_type == "code"] if "nb" in locals() else []
     for i, cell in enumerate(code_cells, start=1):
         secs = _cell_seconds(cell)

@@ -1,5 +1,8 @@
 """The robustness runner: executes a notebook under a configuration and names every cell that fails."""
 
+import os
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -18,8 +21,22 @@ def fragile_notebook(tmp_path):
     return path
 
 
+def _zombie_children() -> list[int]:
+    """This process's children that have exited and were never waited for (Linux /proc; [] elsewhere)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()     # after "pid (command)": state, ppid, ...
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "Z" and int(fields[1]) == os.getpid():
+            found.append(int(stat.parent.name))
+    return found
+
+
 @pytest.mark.notebook
 def test_a_claim_that_holds_passes_and_a_fragile_one_is_named(fragile_notebook):
+    zombies_before = _zombie_children()
     ok = robust.run_notebook(str(fragile_notebook), robust.Config("seed offset 0", (("MANIFOLD_COURSE_SEED_OFFSET", "0"),)))
     assert ok.ok and ok.failures == [] and not ok.crashed
     bad = robust.run_notebook(str(fragile_notebook), robust.Config("seed offset 2", (("MANIFOLD_COURSE_SEED_OFFSET", "2"),)))
@@ -28,6 +45,7 @@ def test_a_claim_that_holds_passes_and_a_fragile_one_is_named(fragile_notebook):
     assert f.index == 2 and f.first_line == "# the claim" and f.error == "AssertionError: only true for the first draw"
     text = robust.summary([ok, bad])
     assert "1 of 2 notebook runs failed" in text and "code cell 2" in text and "[seed offset 2]" in text
+    assert _zombie_children() == zombies_before         # each kernel was reaped, not left as a zombie process
 
 
 @pytest.mark.notebook
@@ -41,9 +59,11 @@ def test_a_kernel_that_dies_is_reported_not_waited_for(tmp_path):
                 nbformat.v4.new_code_cell("print('never')")]
     path = tmp_path / "dies.ipynb"
     nbformat.write(nb, path)
+    zombies_before = _zombie_children()                 # (other tests' kernels on this worker are not ours to judge)
     run = robust.run_notebook(str(path), robust.Config("seed offset 0", ()))
     assert not run.ok and "DeadKernelError" in run.crashed and run.seconds < 60
     assert "did not finish: DeadKernelError" in robust.summary([run])
+    assert _zombie_children() == zombies_before
 
 
 def test_configs_and_arguments():
