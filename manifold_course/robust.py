@@ -80,6 +80,11 @@ class NotebookRun:
     def ok(self) -> bool:
         return not self.failures and not self.crashed
 
+    @property
+    def outside_cells(self) -> float:
+        """Seconds not spent in a cell: starting the kernel and importing nothing yet, waiting, shutting down."""
+        return max(self.seconds - sum(c.seconds for c in self.cells), 0.0)
+
 
 ISAS = ("avx2",)
 
@@ -212,6 +217,8 @@ def run_all(notebooks: list[Path], cfgs: list[Config], workers: int, timeout: fl
             runs.append(run)
             mark = "ok  " if run.ok else "FAIL"
             log(f"{mark} {run.seconds:6.1f} s  [{run.config}]  {run.notebook}", flush=True)
+            if run.outside_cells > 30:          # normally 1-2 s; once a run waited minutes with every cell done
+                log(f"       {run.outside_cells:.0f} s outside the cells (kernel start, waits, shutdown)", flush=True)
             for f in run.failures:
                 log(f"       code cell {f.index}: {f.first_line}\n         {f.error}", flush=True)
             if run.crashed:

@@ -77,6 +77,13 @@ def test_configs_and_arguments():
         robust.isa_env("avx9")
 
 
+def test_time_outside_the_cells_is_the_rest_of_the_run():
+    run = robust.NotebookRun("nb.ipynb", "seed offset 1", 50.0, cells=[robust.CellTime(1, "x = 1", 12.0),
+                                                                      robust.CellTime(2, "y = 2", 3.0)])
+    assert run.outside_cells == 35.0
+    assert robust.NotebookRun("nb.ipynb", "seed offset 1", 1.0, cells=[robust.CellTime(1, "x", 1.5)]).outside_cells == 0.0
+
+
 def test_the_isa_configuration_reaches_pytorch():
     """The AVX2 configuration really changes PyTorch's kernels on an AVX-512 machine (and is AVX2 at most anywhere)."""
     import os
