@@ -82,7 +82,7 @@ class NotebookRun:
 
     @property
     def outside_cells(self) -> float:
-        """Seconds not spent in a cell: starting the kernel and importing nothing yet, waiting, shutting down."""
+        """Seconds not spent in a cell: starting and stopping the kernel, and any wait between cells."""
         return max(self.seconds - sum(c.seconds for c in self.cells), 0.0)
 
 
@@ -183,7 +183,11 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
                                          shutdown_kernel="immediate",   # nothing to save: no graceful 2-3 s wait
                                          resources={"metadata": {"path": str(Path(path).parent)}},
                                          on_notebook_start=lambda **_: groups.append(_kernel_group(km)))
-        client.execute(env=env)
+        # cleanup_kc: nbclient shuts down and cleans up only a kernel manager it made itself; this one is ours, so
+        # without it the kernel was never shut down by nbclient and the client's and manager's sockets were left
+        # open. Garbage-collected later at any depth, a learner's recursion included, they raised RecursionErrors
+        # from their finalizers that pytest reported at teardown, formatting the chain for tens of minutes.
+        client.execute(env=env, cleanup_kc=True)
     except Exception as exc:  # noqa: BLE001 - a dead kernel or a cell timeout: report it, keep the other runs going
         run.crashed = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:300]
     finally:

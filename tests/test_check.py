@@ -1,4 +1,5 @@
 import contextlib
+import gc
 import sys
 import threading
 import time
@@ -332,6 +333,20 @@ def test_a_learner_swallowing_the_timeout_is_still_reported_as_too_slow():
 
 
 @contextlib.contextmanager
+def _no_garbage_collection():
+    """Collect first, then none while the block runs: garbage left by earlier tests on this worker (once, unclosed
+    sockets of a notebook client) would otherwise be finalized wherever the collector happens to run, deep inside a
+    swallowed recursion included, where a finalizer's own call fails with RecursionError and pytest, at teardown,
+    reports that as the test's error."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@contextlib.contextmanager
 def _reported_briefly():
     """Report an exception that escapes the block by its type, message, line of this file and first causes, instead of
     pytest's long traceback: an exception raised while a swallowed recursion unwinds chains hundreds of
@@ -351,7 +366,11 @@ def _reported_briefly():
                 if tb.tb_frame.f_code.co_filename == __file__:
                     lines.append(tb.tb_lineno)
                 tb = tb.tb_next
-            parts.append(f"{type(e).__name__}: {str(e)[:200]} ({depth} frames; lines of this file: "
+            try:
+                text = str(e)[:400]
+            except BaseException:  # noqa: BLE001 - a message that cannot be made
+                text = "(no message)"
+            parts.append(f"{type(e).__name__}: {text} ({depth} frames; lines of this file: "
                          f"{lines[:3]}{' ...' if len(lines) > 3 else ''})")
             e = e.__cause__ or e.__context__
         pytest.fail(" <- during/after: ".join(parts), pytrace=False)
@@ -405,7 +424,7 @@ def test_a_loop_that_swallows_the_timeout_is_still_stopped_and_leaves_nothing_be
         except BaseException:  # noqa: BLE001
             return swallow_mutual_a(*args) + len(args)   # a closure over nothing, a different body
 
-    with _reported_briefly():
+    with _no_garbage_collection(), _reported_briefly():
         trace_before, limit_before = sys.gettrace(), sys.getrecursionlimit()
         codes_before = [f.__code__ for f in (swallow_recursive, swallow_mutual_a, swallow_mutual_b)]
         for fn in (swallow_busy, swallow_nested, swallow_recursive, swallow_mutual_a):

@@ -1,6 +1,8 @@
 """The robustness runner: executes a notebook under a configuration and names every cell that fails."""
 
+import gc
 import os
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -36,6 +38,7 @@ def _zombie_children() -> list[int]:
 
 @pytest.mark.notebook
 def test_a_claim_that_holds_passes_and_a_fragile_one_is_named(fragile_notebook):
+    gc.collect()
     zombies_before = _zombie_children()
     ok = robust.run_notebook(str(fragile_notebook), robust.Config("seed offset 0", (("MANIFOLD_COURSE_SEED_OFFSET", "0"),)))
     assert ok.ok and ok.failures == [] and not ok.crashed
@@ -46,6 +49,10 @@ def test_a_claim_that_holds_passes_and_a_fragile_one_is_named(fragile_notebook):
     text = robust.summary([ok, bad])
     assert "1 of 2 notebook runs failed" in text and "code cell 2" in text and "[seed offset 2]" in text
     assert _zombie_children() == zombies_before         # each kernel was reaped, not left as a zombie process
+    with warnings.catch_warnings(record=True) as caught:  # and its sockets closed, none left to the garbage collector
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    assert not [w for w in caught if "Unclosed socket" in str(w.message)]
 
 
 @pytest.mark.notebook
