@@ -346,36 +346,6 @@ def _no_garbage_collection():
         gc.enable()
 
 
-@contextlib.contextmanager
-def _reported_briefly():
-    """Report an exception that escapes the block by its type, message, line of this file and first causes, instead of
-    pytest's long traceback: an exception raised while a swallowed recursion unwinds chains hundreds of
-    RecursionErrors of about a thousand frames each, which pytest formats, source line by source line, for tens of
-    minutes (seen once in CI, with the test stuck in its report). Cheap: frames are walked, never their source read."""
-    try:
-        yield
-    except (pytest.fail.Exception, KeyboardInterrupt):
-        raise
-    except BaseException as exc:  # noqa: BLE001
-        parts, seen, e = [], set(), exc
-        while e is not None and id(e) not in seen and len(parts) < 4:
-            seen.add(id(e))
-            tb, lines, depth = e.__traceback__, [], 0
-            while tb is not None:
-                depth += 1
-                if tb.tb_frame.f_code.co_filename == __file__:
-                    lines.append(tb.tb_lineno)
-                tb = tb.tb_next
-            try:
-                text = str(e)[:400]
-            except BaseException:  # noqa: BLE001 - a message that cannot be made
-                text = "(no message)"
-            parts.append(f"{type(e).__name__}: {text} ({depth} frames; lines of this file: "
-                         f"{lines[:3]}{' ...' if len(lines) > 3 else ''})")
-            e = e.__cause__ or e.__context__
-        pytest.fail(" <- during/after: ".join(parts), pytrace=False)
-
-
 def test_a_loop_that_swallows_the_timeout_is_still_stopped_and_leaves_nothing_behind():
     """Learner code catching BaseException in a loop (the timeout included) does not hang check(): the timeout is
     raised again every few milliseconds, also at its except clauses, until the loop is left."""
@@ -424,7 +394,7 @@ def test_a_loop_that_swallows_the_timeout_is_still_stopped_and_leaves_nothing_be
         except BaseException:  # noqa: BLE001
             return swallow_mutual_a(*args) + len(args)   # a closure over nothing, a different body
 
-    with _no_garbage_collection(), _reported_briefly():
+    with _no_garbage_collection():
         trace_before, limit_before = sys.gettrace(), sys.getrecursionlimit()
         codes_before = [f.__code__ for f in (swallow_recursive, swallow_mutual_a, swallow_mutual_b)]
         for fn in (swallow_busy, swallow_nested, swallow_recursive, swallow_mutual_a):
