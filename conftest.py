@@ -6,6 +6,7 @@
 """
 
 import os
+import shutil
 import tempfile
 from collections import defaultdict
 
@@ -15,13 +16,19 @@ NOTEBOOK_BUDGET_S = 60.0
 def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ["MANIFOLD_COURSE_STRICT"] = "1"
-    os.environ["MANIFOLD_COURSE_PROGRESS"] = os.path.join(tempfile.mkdtemp(prefix="mc-tests-"), "progress.json")
+    config._mc_progress_dir = tempfile.mkdtemp(prefix="mc-tests-")                  # removed at the end of the run
+    os.environ["MANIFOLD_COURSE_PROGRESS"] = os.path.join(config._mc_progress_dir, "progress.json")
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     # Two notebooks run at once on two cores: one thread each, and no OpenMP spin-waiting,
     # or tiny tensor operations slow down 10-100x (seed_everything reads MANIFOLD_COURSE_THREADS).
     os.environ.setdefault("MANIFOLD_COURSE_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_mc_progress_dir", None):
+        shutil.rmtree(config._mc_progress_dir, ignore_errors=True)
 
 
 def _scope(nodeid: str) -> str:
