@@ -385,7 +385,10 @@ assert concentration.max_coherence(100, 64, seed=9) > concentration.max_coherenc
 # And when $b > d$, $XX^\top$ has rank at most $d$: at least $b - d$ eigenvalues are 0, so
 # $\|XX^\top - I\|_{\mathrm{op}} \ge 1$ for *every* $X$. The best possible value, 1, is reached by a rank-$d$
 # projection, the orthonormal polar factor of $X$. At $d = 200$ the measurements agree with the prediction within
-# 10 % (the gap closes as $d$ grows).
+# 10 % for $b \ge d/2$ (the gap closes as $d$ grows). The smallest batch, $b = d/4 = 50$ rows, fluctuates most: the
+# largest eigenvalue of a finite matrix scatters around the edge by a few times $b^{-2/3}$ (Tracy-Widom) and sits
+# below it on average; over twelve draws of the course's seeds it came out up to 16 % below the prediction, so the
+# check allows 25 % there.
 
 # %%
 d = 200
@@ -398,7 +401,8 @@ for ratio in ratios:
     predicted.append(gram.marchenko_pastur_edge(b, d))
     best.append(gram.gram_deviation(gram.closest_orthonormal(Xb)))
     print(f"b/d = {ratio:4.2f}: ||XX^T - I|| = {measured[-1]:.3f}, Marchenko-Pastur {predicted[-1]:.3f}, polar factor {best[-1]:.2e}")
-assert all(abs(m / p - 1) < 0.1 for m, p in zip(measured, predicted))         # finite-d fluctuations
+assert all(abs(m / p - 1) < (0.1 if ratio >= 0.5 else 0.25)                      # finite-d fluctuations
+           for ratio, m, p in zip(ratios, measured, predicted))
 assert all(bst < 1e-9 for ratio, bst in zip(ratios, best) if ratio < 1)           # b < d: exactly orthonormal
 assert all(abs(bst - 1) < 1e-9 for ratio, bst in zip(ratios, best) if ratio > 1)  # b > d: a projection, deviation 1
 
@@ -558,14 +562,16 @@ print(f"test accuracy {test_acc:.3f}; shuffled-label net fits {memorised:.3f} of
 # (256, 128, 64, 32); training lowers it in the deeper layers (the network discards directions that do not help to
 # classify); the participation ratio drops in the same way; and the network that memorised shuffled labels keeps a
 # higher intrinsic dimension in its last hidden layer, as Ansuini et al. report. For this small MLP on tiny images
-# the profile only falls; the initial rise that Ansuini et al. see comes with deep convolutional networks on large
-# images (Volume 1 revisits it).
+# the profile falls, from 7 to 8 at the input to 4 to 5 at the last hidden layer, and no step rises by more than
+# TwoNN's noise: over twelve draws of the course's seeds the largest rise was 0.12 (last hidden layer to logits, once;
+# that step fell by up to 0.55 in the others), and the input-to-h1 step fell by as little as 0.07. The initial rise
+# that Ansuini et al. see comes with deep convolutional networks on large images (Volume 1 revisits it).
 
 # %%
 assert test_acc > 0.9 and memorised > 0.95
 assert max(id_trained[1:5]) < 12 and max(id_shuffled[1:5]) < 12           # far below the widths
 assert id_trained[4] < id_init[4] and id_trained[3] < id_init[3]          # training lowers the deep-layer ID
-assert all(np.diff(id_trained) < 0)                                        # the trained profile only falls
+assert id_trained[0] - id_trained[4] > 2 and all(np.diff(id_trained) < 0.3)  # it falls; no step rises beyond noise
 assert all(pr_trained[i] < pr_init[i] for i in range(1, 5))               # fewer PCA directions in use
 assert id_trained[4] < id_shuffled[4]                                      # memorising keeps more dimensions
 

@@ -187,8 +187,8 @@ assert all(p.grad is None for p in cm.base.parameters())             # the base 
 cm = control.ControlledModel(base, c_dim=8)
 base_before = [p.clone() for p in base.parameters()]
 C2 = torch.eye(8)[region]                                            # (4000, 8) one-hot controls
-pbar = tqdm(total=400 * SCALE, desc="control", leave=False)
-ctrl_losses = train_velocity(cm, X2, C=C2, steps=400 * SCALE, batch=128, lr=1e-2, seed=5,
+pbar = tqdm(total=1000 * SCALE, desc="control", leave=False)
+ctrl_losses = train_velocity(cm, X2, C=C2, steps=1000 * SCALE, batch=128, lr=1e-2, seed=5,
                              progress=lambda s, loss: pbar.update(1))
 pbar.close()
 want = torch.arange(2000) % 8                                        # requested modes, 250 of each
@@ -196,9 +196,16 @@ with torch.no_grad():
     ctrl_samples = euler_sample(lambda x, t: cm(x, t, torch.eye(8)[want]), noise, 40)
 acc_ctrl = (mode_of(ctrl_samples) == want).float().mean().item()
 acc_base = (mode_of(base_samples) == want).float().mean().item()
-print(f"control accuracy: base {acc_base:.3f} (chance 0.125), controlled {acc_ctrl:.3f}")
+print(f"control accuracy: base {acc_base:.3f} (chance 0.125), controlled {acc_ctrl:.3f}; "
+      f"loss {np.mean(ctrl_losses[:50]):.2f} -> {np.mean(ctrl_losses[-50:]):.2f}")
 assert all(torch.equal(a, b) for a, b in zip(base_before, base.parameters()))   # the base is untouched
 assert acc_base < 0.25 and acc_ctrl > 0.9
+
+# %% [markdown]
+# The control is learned suddenly, not gradually: the loss sits on a plateau (about 1.1, where the controlled model
+# still behaves like the base) until the joins open, and then drops to about 0.26. When that happens depends on the
+# draw. With 400 steps, seven draws of the course's seeds gave control accuracies from 0.40 to 0.998 (two of the seven
+# were still on the plateau); with the 1000 steps used here, ten draws out of ten reached 0.999 or more.
 
 # %%
 fig, axes = plotting.figure(ncols=2, width=3.6, height=3.4)

@@ -291,14 +291,15 @@ for seed in SEEDS:
     print(f"seed {seed}: {len(r)} candidate calls, {keep.sum()} kept; kept by distance to the result's use: "
           + ", ".join(f"{dd}: {keep[dist == dd].sum()}/{(dist == dd).sum()}" for dd in range(6))
           + f"; result never used: {keep[dist < 0].sum()}/{(dist < 0).sum()}")
-    assert keep[dist == 0].all()                              # every call placed right before its result is kept
+    assert keep[dist == 0].mean() >= 0.9                      # (nearly) every call right before its result is kept
     assert not keep[(dist < 0) | (dist >= 5)].any()           # no call whose result is unused in the next 5 tokens
     assert not keep[nosum].any()
 
 # %% [markdown]
-# With $\tau_f = 0.5$ the filter keeps, in every seed, every call placed right before the number it computes: the
-# result is copied from the cache into the next token, and the weighted loss falls by 0.75 to 2.2 nats (the gain
-# depends on how rare the number is). Calls a few tokens earlier gain less, because the weights fade, and some are
+# With $\tau_f = 0.5$ the filter keeps, in every seed, (nearly) every call placed right before the number it computes:
+# the result is copied from the cache into the next token, and the weighted loss falls by 0.75 to 2.2 nats (the gain
+# depends on how rare the number is). Over twelve draws of the course's seeds all 30 such calls were kept in 35 of the
+# 36 seed runs, and 28 of 30 in the other; the check asks for 90 %. Calls a few tokens earlier gain less, because the weights fade, and some are
 # kept. A call whose result is not used within the five weighted tokens, or in a sentence without a sum, only adds
 # tokens to the cache that never come back: its gain is at most 0 and it is never kept. Toolformer then fine-tunes
 # the model on the text with the kept calls, so it learns to call the tool where
@@ -701,8 +702,8 @@ for seed in SEEDS:
 # over our seeds); without it, it answers with a mixture of years and is right for fewer of them (29-50% in most
 # runs, up to 62% in one run on a CPU without AVX-512, whose different round-off trains a different model): the
 # boundary condition was missing. Every seed gains from the year token; the median gain over the seeds is at least 0.25. Given the 2023 note as context, ordinary decoding ($\alpha = 0$) often still follows the model's prior
-# on the teams whose count changed after its cut-off (the knowledge conflicts: at most a fifth of them right in our
-# runs), because in training such notes were only half reliable. Context-aware decoding moves the answers towards
+# on the teams whose count changed after its cut-off (the knowledge conflicts: over twelve draws of the seeds, the
+# median over three seeds was at most a fifth of them right, one seed reached 0.43 with 6 of 14 conflicts right), because in training such notes were only half reliable. Context-aware decoding moves the answers towards
 # the note as $\alpha$ grows: at $\alpha = 2$ the median accuracy on conflicts rises by at least 0.2 (by 0.5 to 0.67
 # over our seed offsets), while the other teams stay roughly as they were (they lost at most 0.11). It is a partial fix at this scale, not a cure:
 # a larger $\alpha$ trusts the context more, which hurts when the context is wrong (not tested here).
@@ -711,9 +712,10 @@ for seed in SEEDS:
 for seed in SEEDS:
     # measured over seed offsets 0-3 and two CPU code paths: with the year 0.75-0.95, without 0.29-0.62
     assert f7[seed]["year"] >= 0.7 and f7[seed]["year"] > f7[seed]["noyear"]
-    assert f7[seed]["cad"][0.0][0] <= 0.35                                  # 0-0.22: ordinary decoding follows the prior
+    assert f7[seed]["cad"][0.0][0] <= 0.5                                   # 0-0.43: ordinary decoding follows the prior
     assert f7[seed]["cad"][2.0][1] >= f7[seed]["cad"][0.0][1] - 0.2         # the other teams lose at most 0.11 here
 assert np.median([f7[s]["year"] - f7[s]["noyear"] for s in SEEDS]) >= 0.25   # the median gain from the year token
+assert np.median([f7[s]["cad"][0.0][0] for s in SEEDS]) <= 0.25          # 0-0.2 measured: mostly the prior
 med = lambda a, i: float(np.median([f7[s]["cad"][a][i] for s in SEEDS]))  # noqa: E731
 print("median accuracy on knowledge conflicts by alpha:", {a: med(a, 0) for a in f7[SEEDS[0]]["cad"]})
 assert med(2.0, 0) >= med(0.0, 0) + 0.2

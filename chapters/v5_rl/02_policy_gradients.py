@@ -413,7 +413,8 @@ for name, hists in collapse.items():
 van, pp = summary["vanilla PG"], summary["PPO"]
 assert max(van["min_entropy"]) < 0.1 < 0.3 < min(pp["min_entropy"])   # vanilla: near-deterministic; PPO: still exploring
 assert min(van["max_kl"]) > 10 * max(pp["max_kl"])                    # one update moves vanilla 10x+ further
-assert np.median(pp["late_return"]) > 1.5 * np.median(van["late_return"])
+assert np.median(pp["late_return"]) > np.median(van["late_return"])    # PPO ahead over the seeds ...
+assert min(pp["late_return"]) > min(van["late_return"])                # ... and in the worst seed
 
 # %%
 fig, axes = plotting.figure(ncols=3, width=3.6, height=3.0)
@@ -434,9 +435,12 @@ plt.show()
 # In every seed the vanilla policy gradient's entropy fell below 0.1 nats (from ln 2 = 0.69) within the first few
 # updates, and in every seed its largest KL per update was more than 10 times PPO's largest: each batch pushed the
 # policy to near-determinism before it had learned what to be deterministic about, and a policy that no longer explores
-# receives no signal to recover. PPO at the same learning rate kept its entropy above 0.3 nats, and its median "late
-# return" (the mean return of the training episodes that ended in the last 8 of the 24 rollouts) was more than 1.5
-# times the vanilla median (the printout has each seed's numbers). The clip did not make the step size right; it made
+# receives no signal to recover. PPO at the same learning rate kept its entropy above 0.3 nats, and its "late return"
+# (the mean return of the training episodes that ended in the last 8 of the 24 rollouts) was ahead of vanilla's in
+# the median over the three seeds and in the worst seed (the printout has each seed's numbers). Where the vanilla
+# policy freezes is a gamble: in three draws of the seeds (offsets 5, 8, 9) its late returns ranged from 9 (frozen
+# on pushing one way) to 338 (frozen on a good policy); PPO's median was more than 1.5 times vanilla's in two of the
+# three draws and 1.46 times in the third, and PPO's worst seed stayed above 150. The clip did not make the step size right; it made
 # the algorithm tolerant of a wrong one, which is most of PPO's practical appeal.
 #
 # ## F21: pre-training, SFT and RL as three fixed points
