@@ -702,7 +702,7 @@ for seed in SEEDS:
 # over our seeds); without it, it answers with a mixture of years and is right for fewer of them (29-50% in most
 # runs, up to 62% in one run on a CPU without AVX-512, whose different round-off trains a different model): the
 # boundary condition was missing. Every seed gains from the year token; the median gain over the seeds is at least 0.25. Given the 2023 note as context, ordinary decoding ($\alpha = 0$) often still follows the model's prior
-# on the teams whose count changed after its cut-off (the knowledge conflicts: over twelve draws of the seeds, the
+# on the teams whose count changed after its cut-off (the knowledge conflicts: in nine draws of the seeds, the
 # median over three seeds was at most a fifth of them right, one seed reached 0.43 with 6 of 14 conflicts right), because in training such notes were only half reliable. Context-aware decoding moves the answers towards
 # the note as $\alpha$ grows: at $\alpha = 2$ the median accuracy on conflicts rises by at least 0.2 (by 0.5 to 0.67
 # over our seed offsets), while the other teams stay roughly as they were (they lost at most 0.11). It is a partial fix at this scale, not a cure:
