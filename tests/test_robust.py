@@ -113,6 +113,30 @@ def test_find_notebooks_takes_folders_ipynb_and_paired_py():
         robust.find_notebooks(["no/such/place"])
 
 
+def test_every_run_draws_a_fresh_offset_it_prints(monkeypatch, capsys):
+    drawn = {tuple(robust.fresh_offsets(1, [1, 2, 3])) for _ in range(20)}
+    assert len(drawn) > 1                                                  # a new draw, not a fixed list
+    assert all(10 <= o < 10_000 and o not in (1, 2, 3) for (o,) in drawn)
+    assert robust.fresh_offsets(0) == [] and len(set(robust.fresh_offsets(5))) == 5
+    seen = {}
+
+    def fake_run_all(notebooks, cfgs, workers, timeout):
+        seen["cfgs"] = [c.name for c in cfgs]
+        return []
+
+    monkeypatch.setattr(robust, "run_all", fake_run_all)
+    assert robust.main(["--offsets", "1", "--threads", "", "--isa", "", str(robust.ROOT / "chapters")]) == 0
+    fresh = [n for n in seen["cfgs"] if n != "seed offset 1"]
+    assert len(fresh) == 1 and fresh[0].startswith("seed offset ")
+    offset = fresh[0].removeprefix("seed offset ")
+    assert f"--offsets {offset} --fresh 0" in capsys.readouterr().out    # how to rerun the draw that failed
+    robust.main(["--offsets", "1", "--fresh", "0", "--threads", "", "--isa", "", str(robust.ROOT / "chapters")])
+    assert seen["cfgs"] == ["seed offset 1"]
+    with pytest.raises(SystemExit):
+        robust.main(["--fresh", "-1"])
+    assert "--fresh is a number of offsets" in capsys.readouterr().err
+
+
 def test_the_default_run_covers_chapters_and_solutions():
     found = robust.find_notebooks([])
     assert any("/chapters/" in str(p) for p in found) and any("/solutions/" in str(p) for p in found)
