@@ -563,8 +563,8 @@ print(f"test accuracy {test_acc:.3f}; shuffled-label net fits {memorised:.3f} of
 # classify); the participation ratio drops in the same way; and the network that memorised shuffled labels keeps a
 # higher intrinsic dimension in its last hidden layer, as Ansuini et al. report. For this small MLP on tiny images
 # the profile falls, from 7 to 8 at the input to 4 to 5 at the last hidden layer, and no step rises by more than
-# TwoNN's noise: over twelve draws of the course's seeds the largest rise was 0.12 (last hidden layer to logits, once;
-# that step fell by up to 0.55 in the others), and the input-to-h1 step fell by as little as 0.07. The initial rise
+# TwoNN's noise: over twelve draws of the course's seeds the largest rise was 0.12 (last hidden layer to logits, in
+# one draw; in the other eleven that step fell), and the input-to-h1 step fell by as little as 0.07. The initial rise
 # that Ansuini et al. see comes with deep convolutional networks on large images (Volume 1 revisits it).
 
 # %%

@@ -204,7 +204,7 @@ assert acc_base < 0.25 and acc_ctrl > 0.9
 # %% [markdown]
 # The control is learned suddenly, not gradually: the loss sits on a plateau (about 1.1, where the controlled model
 # still behaves like the base) until the joins open, and then drops to about 0.26. When that happens depends on the
-# draw. With 400 steps, seven draws of the course's seeds gave control accuracies from 0.40 to 0.998 (two of the seven
+# draw. With 400 steps, seven draws of the course's seeds gave control accuracies from 0.40 to over 0.99 (two of the seven
 # were still on the plateau); with the 1000 steps used here, ten draws out of ten reached 0.999 or more.
 
 # %%
