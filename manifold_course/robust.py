@@ -264,8 +264,8 @@ def fresh_offsets(n: int, taken=()) -> list[int]:
     """``n`` distinct seed offsets drawn at random from 10..9999, none of them in ``taken``: a new draw every run."""
     if n < 0:
         raise ValueError(f"--fresh is a number of offsets, 0 or more, not {n}")
-    pool = sorted(set(range(10, 10_000)) - set(taken))
-    return sorted(random.SystemRandom().sample(pool, n))
+    taken = set(taken)
+    return sorted(random.SystemRandom().sample([o for o in range(10, 10_000) if o not in taken], n))
 
 
 def _ints(text: str) -> list[int]:
@@ -289,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         fresh = fresh_offsets(args.fresh, offsets)
         cfgs = configs(offsets + fresh, _ints(args.threads), args.isa.replace(",", " ").split())
     except ValueError as exc:
-        ap.error(f"--offsets and --threads take whole numbers, e.g. --offsets '1 2 3' --threads 2; --isa: avx2 ({exc})")
+        ap.error(f"--offsets, --threads and --fresh take whole numbers, e.g. --offsets '1 2 3' --threads 2 --fresh 1; "
+                 f"--isa: avx2 ({exc})")
     notebooks = find_notebooks(args.paths)
     if not cfgs or not notebooks:
         ap.error("nothing to run: give at least one offset or thread count, and a notebook")
