@@ -408,21 +408,23 @@ for seed in SEEDS:
 # 2. **At 4 bins, quantisation is the limit.** The cloned policy's success is that of the quantised expert, about
 #    50%, within 0.1. It cannot do better than the tokens it is trained to copy: a smallest step of $\pm 0.025$ can
 #    not settle within 0.02.
-# 3. **At 256 bins, learning is the limit.** With 16 and with 256 bins the policy reaches the goal in at least 95%
-#    of the episodes. But at 256 bins its median final distance is more than 5 times the quantised expert's (below
-#    0.0005), and more than half of the policy's own at 16 bins. Cross-entropy treats the 256 classes as unrelated, and each fine bin
-#    near the goal appears in few of the 300 demonstrations, so the argmax lands a few bins off. Past the precision
-#    the task needs, more bins bought nothing here. RT-2's 256 bins come with far more robot data, and they must
-#    serve every task at once.
+# 3. **At 256 bins, learning is the limit.** With 16 bins the policy reaches the goal in at least 95% of the
+#    episodes for every seed. With 256 bins it never does better than with 16, and sometimes worse: at least 85% for
+#    every seed, and at least 95% for the median seed. At 256 bins its median final distance is more than 5 times
+#    the quantised expert's (below 0.0005), and more than half of the policy's own at 16 bins. Cross-entropy treats
+#    the 256 classes as unrelated, and each fine bin near the goal appears in few of the 300 demonstrations, so the
+#    argmax lands a few bins off. Past the precision the task needs, more bins bought nothing here. RT-2's 256 bins
+#    come with far more robot data, and they must serve every task at once.
 
 # %%
 for s in SEEDS:
     for n in BC_BINS:
         assert bc[s, n]["named"] == 1.0 and bc[s, n]["attn"] > 0.9
     assert abs(bc[s, 4]["success"] - bc[s, 4]["oracle"]) < 0.1 and bc[s, 4]["success"] < 0.65
-    assert bc[s, 16]["success"] >= 0.95 and bc[s, 256]["success"] >= 0.95
+    assert bc[s, 16]["success"] >= 0.95 and 0.85 <= bc[s, 256]["success"] <= bc[s, 16]["success"]
     assert bc[s, 256]["oracle_dist"] < 5e-4 and bc[s, 256]["median_dist"] > 5 * bc[s, 256]["oracle_dist"]
     assert bc[s, 256]["median_dist"] > 0.5 * bc[s, 16]["median_dist"]
+assert np.median([bc[s, 256]["success"] for s in SEEDS]) >= 0.95
 
 fig, axes = plotting.figure(1, 2, width=5.0, height=3.4)
 axes[0].semilogx(BINS, [np.mean([oracle[s][n] for s in SEEDS]) for n in BINS], "o-", label="quantised expert")
@@ -481,8 +483,8 @@ print(f"chapter CPU time: {time.process_time() - T0:.1f} s")
 #   bins 0 and $n-1$, and have no zero action for an even $n$; bins become the last ids of a vocabulary.
 # - **How many bins**: on a reach task with a 0.02 success radius, the quantised expert's success follows
 #   $\pi r^2/(4(\Delta/2)^2)$ (13% at 2 bins, 50% at 4) and is perfect from 8 bins on. A behaviour-cloned,
-#   language-conditioned action-token policy reproduced that limit at 4 bins and reached its goal at 16 and 256. At
-#   256 bins its precision was set by learning, not by the bins.
+#   language-conditioned action-token policy reproduced that limit at 4 bins, reached its goal at 16, and did no better
+#   at 256: there its precision was set by learning, not by the bins.
 #
 # **Exercises.** Open `exercises/v4_agents/04_audio_and_embodiment.ipynb` (the command `manifold-course lab` copies it
 # to your `my_work/` folder). Ten pieces: `hz_to_mel`, `mel_to_hz`, `mel_filterbank` (checked against librosa),
