@@ -630,15 +630,15 @@ for b_, name in ((1.0, "VAE"), (0.0, "AE")):
             if all(dist[i, j] > 0.05 for j in reps):
                 reps.append(i)
         nn_d = torch.cdist(xi[reps], X[tr]).min(1).values            # each fixed point's nearest training image
-        fixed[(name, s_name)] = (residuals, len(reps), float(nn_d.min()), xi[reps])
-        print(f"{name} from {s_name:13s}: final max residual {residuals[-1]:.1e}, {len(reps)} distinct fixed points, "
+        last = (models[b_].reconstruct(xi) - xi).norm(dim=1)          # each start's residual after 200 steps
+        fixed[(name, s_name)] = (residuals, len(reps), float(nn_d.min()), xi[reps], last)
+        print(f"{name} from {s_name:13s}: residual after 200 steps: 90th percentile {float(last.quantile(0.9)):.1e}, "
+              f"max {residuals[-1]:.1e}; {len(reps)} distinct end points, "
               f"{float(nn_d.min()):.2f} to {float(nn_d.max()):.2f} from the nearest training image")
 print(f"(median distance from a test image to its nearest training image: {nn_test_train:.2f})")
-for (name, _s), (res, n_fp, nn_d, _) in fixed.items():
-    if name == "VAE":
-        assert res[-1] < 1e-4      # the VAE's iteration converges
-    else:
-        assert res[-1] < 0.01 * res[0]   # the AE's contracts too, but can still be creeping after 200 steps
+for (name, _s), (res, n_fp, nn_d, _, last) in fixed.items():
+    assert float(last.quantile(0.9)) < 1e-4 * res[0]   # nine starts in ten reach a fixed point (float32 precision)
+    assert res[-1] < res[0]                            # and none moves away
     assert n_fp <= 20              # 200 starts collapse onto a handful of attractors
     assert nn_d > 0.25 * nn_test_train  # none of them is a stored training image (that would be at ~0)
 
@@ -654,11 +654,10 @@ for ax, name in zip(axes[1:], ("VAE", "AE")):
 plt.show()
 
 # %% [markdown]
-# Both iterations contract: 200 starting points, even noise, end on (or, for the auto-encoder, creep towards) a few
-# attractors. The VAE's iteration converged in every draw we tried (final residual about $10^{-7}$); the
-# auto-encoder's usually does too, but in one draw of eight it was still creeping after 200 steps (residual
-# $5\cdot10^{-3}$, falling slowly): its map is less contracting, as the Lipschitz measurement below shows. The
-# attractors are "prototype" digits that are
+# Both iterations contract: 200 starting points, even noise, end on a few attractors. At least nine starts in ten
+# reach one to float32 precision (a residual near $10^{-7}$); in some draws, of either model, a few starts are still
+# creeping after 200 steps, which the *largest* residual (the plot) shows: a map can contract slowly near the edge of
+# a basin. The attractors are "prototype" digits that are
 # *not* copies of training images. A stored training image would sit at distance 0 from its nearest training image;
 # the closest attractor sits at 0.4 to 0.75 times the distance from a typical test image to its nearest training
 # image (the spread over eight draws of the course's seeds; the assert asks for more than a quarter), and most sit

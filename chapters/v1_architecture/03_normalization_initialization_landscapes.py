@@ -406,19 +406,20 @@ for name, (view, norm) in tqdm(variants.items(), desc="MLP variants"):
 for name, steps in mlp_table.items():
     print(f"{name:22s}: {steps:5.0f} steps")
 assert all(mlp_table[k] < mlp_table["raw, no norm"] for k in mlp_table if k != "raw, no norm")
-assert mlp_table["raw + BatchNorm"] < min(mlp_table[k] for k in mlp_table if k != "raw + BatchNorm")     # fastest of all
+assert mlp_table["raw + BatchNorm"] <= min(mlp_table.values())     # no variant faster (ties at the 10-step check)
 assert mlp_table["ZCA-whitened, no norm"] >= 0.7 * mlp_table["standardised, no norm"]    # whitening the input adds little
 
 # %% [markdown]
 # For the linear model whitening is dramatically faster (a condition number of 1 makes gradient descent converge
 # in a handful of steps). In the MLP, whitening only the *input* helps about as much as standardising it: the hidden
-# layers make their own, new correlations. BatchNorm after every hidden layer is the fastest variant, faster than
-# whitening the input; LayerNorm and RMSNorm land near the standardised and whitened inputs. Over ten seed offsets:
-# raw 85-110 steps, BatchNorm 25-30, LayerNorm 40-55, RMSNorm 40-65, standardised 40-55, ZCA-whitened 40-50; the
-# order between LayerNorm, RMSNorm and the two input transforms changes from seed to seed, so we assert only what held
-# every time. The effect of norm layers on the *conditioning* of the features, measured above, is modest, and why
-# they help is still debated (smoother landscapes, Santurkar et al. 2018, arXiv:1805.11604; scale invariance; an
-# implicit learning-rate schedule). One small task ranks nothing in general.
+# layers make their own, new correlations. BatchNorm after every hidden layer is the fastest variant (in one draw of
+# eleven, tied with the whitened input at the 10-step resolution of the check); LayerNorm and RMSNorm land near the
+# standardised and whitened inputs. Over eleven seed offsets: raw 85-110 steps, BatchNorm 25-40, LayerNorm 40-55,
+# RMSNorm 40-65, standardised 40-55, ZCA-whitened 40-50; the order between LayerNorm, RMSNorm and the two input
+# transforms changes from seed to seed, so we assert only what held every time. The effect of norm layers on the
+# *conditioning* of the features, measured above, is modest, and why they help is still debated (smoother
+# landscapes, Santurkar et al. 2018, arXiv:1805.11604; scale invariance; an implicit learning-rate schedule). One
+# small task ranks nothing in general.
 #
 # **Muon's angle (I4).** With whitened features a Muon step on $W$ (matrix sign of the gradient) moves the features by
 # $-\eta\,\mathrm{msign}(G)$ exactly (Volume 0, chapter 3). On the real features above:
@@ -836,19 +837,20 @@ for (depth, residual), r in rough.items():
           f"total variation {r['tv']:8.2f}, excess variation along lines {r['excess']:.4f}, sharpness {r['sharpness']:8.1f}")
 p20, r20 = rough[(20, False)], rough[(20, True)]
 assert 0.25 < p20["nonconvex"] < 0.6 and r20["nonconvex"] < 0.02        # ten seeds: 0.36-0.49 and 0-0.003
-assert p20["sharpness"] > 2 * r20["sharpness"]         # 21 draws on two CPUs: 2.9x to 133x
+assert p20["sharpness"] > r20["sharpness"]             # 25 draws on two CPUs: 1.4x to 133x
 assert p20["tv"] > r20["tv"]                             # 21 draws: 1.2x to 12x (20 of them >= 1.9x); see below
 assert 0.5 < rough[(2, False)]["tv"] / rough[(2, True)]["tv"] < 2                   # the control: little difference
 assert max(r["excess"] for r in rough.values()) < 1.01
 
 # %% [markdown]
 # At depth 20 the plain net's slice has a narrow basin inside a plateau with cliffs: about 40 % of its grid points
-# have clear negative curvature (0.36 to 0.49 over 21 draws: ten seeds on one CPU, eleven on another), and its
-# sharpness is several times larger (2.9 to 133 times the residual net's). Its total variation is larger too, but that
+# have clear negative curvature (0.36 to 0.49 over 21 draws: ten seeds on one CPU, eleven on another), and it is
+# sharper (its sharpness was 1.4 to 133 times the residual net's over 25 draws, usually several times: the ratio
+# swings widely with the draw, so we assert only the direction). Its total variation is larger too, but that
 # number mixes roughness with the loss's range over the slice: 20 of the 21 draws gave 1.9 to 12 times the residual
 # net's, one gave only 1.2 times (its plain net's slice spanned an unusually small range of losses, total variation 30
 # where the others had 54 to 177). So we assert the direction for total variation, and lean on the scale-free numbers,
-# the share of non-convex points and the sharpness ratio, for the size of the effect. The residual net's slice is a
+# the share of non-convex points, for the size of the effect. The residual net's slice is a
 # smooth bowl: no clear negative curvature at all in most draws, at one of its 361 interior grid points in the rest. At depth 2 the two are alike (total variation ratio 0.7 to 1.6). Note also what
 # does *not* appear: along every grid line both surfaces go down and then up without extra bumps (excess variation
 # 1.00, at most 1.007): at this resolution "chaotic" means curved valleys and cliffs, not many small local minima.
@@ -1068,7 +1070,7 @@ plt.show()
 #   Orthogonal weights give deep linear nets perfect dynamical isometry and narrow the spectrum of tanh nets; plain ReLU
 #   nets have exactly zero singular values whatever the weights.
 # - Filter-normalised slices show rough, cliff-ridden surfaces for a 20-layer plain MLP and smooth bowls for its
-#   residual twin (non-convex share about 0.4 vs at most 0.003; total variation and sharpness several times larger); at
+#   residual twin (non-convex share about 0.4 vs at most 0.003; total variation and sharpness larger); at
 #   depth 2 they are alike; the full Hessian of the "convex-looking" net still has negative eigenvalues. Deleting a block kills the
 #   plain net and barely touches the residual one (except its first blocks); path lengths are Binomial$(n, \tfrac12)$.
 # - The intrinsic dimension of the representations falls with depth in these small nets and never rises clearly above

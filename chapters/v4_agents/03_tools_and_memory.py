@@ -698,24 +698,25 @@ for seed in SEEDS:
           + ", ".join(f"alpha {a}: ({c:.2f}, {o:.2f})" for a, (c, o) in acc.items()))
 
 # %% [markdown]
-# With the year in the question the model answers "as of 2021" correctly for most teams whose count changed (75-95%
-# over our seeds); without it, it answers with a mixture of years and is right for fewer of them (29-50% in most
-# runs, up to 62% in one run on a CPU without AVX-512, whose different round-off trains a different model): the
-# boundary condition was missing. Every seed gains from the year token; the median gain over the seeds is at least 0.25. Given the 2023 note as context, ordinary decoding ($\alpha = 0$) often still follows the model's prior
-# on the teams whose count changed after its cut-off (the knowledge conflicts: in nine draws of the seeds, the
-# median over three seeds was at most a fifth of them right, one seed reached 0.43 with 6 of 14 conflicts right), because in training such notes were only half reliable. Context-aware decoding moves the answers towards
-# the note as $\alpha$ grows: at $\alpha = 2$ the median accuracy on conflicts rises by at least 0.2 (by 0.5 to 0.67
-# over our seed offsets), while the other teams stay roughly as they were (they lost at most 0.11). It is a partial fix at this scale, not a cure:
+# With the year in the question the model answers "as of 2021" correctly for most teams whose count changed (at
+# least half of them for every seed, at least 60 % for the median seed); without it, it answers with a mixture of
+# years and is right for fewer of them: the boundary condition was missing. Every seed gains from the year token; the
+# median gain over the seeds is at least 0.25. Given the 2023 note as context, ordinary decoding ($\alpha = 0$) often
+# still follows the model's prior on the teams whose count changed after its cut-off (the knowledge conflicts, a few
+# teams per seed: at most half of them right for every seed, and under 40 % for the median seed), because in training
+# such notes were only half reliable. Context-aware decoding moves the answers towards the note as $\alpha$ grows: at
+# $\alpha = 2$ the median accuracy on conflicts rises by at least 0.2, while the other teams lose at most 0.2. It is a
+# partial fix at this scale, not a cure:
 # a larger $\alpha$ trusts the context more, which hurts when the context is wrong (not tested here).
 
 # %%
 for seed in SEEDS:
-    # measured over seed offsets 0-3 and two CPU code paths: with the year 0.75-0.95, without 0.29-0.62
-    assert f7[seed]["year"] >= 0.7 and f7[seed]["year"] > f7[seed]["noyear"]
-    assert f7[seed]["cad"][0.0][0] <= 0.5                                   # 0-0.43: ordinary decoding follows the prior
-    assert f7[seed]["cad"][2.0][1] >= f7[seed]["cad"][0.0][1] - 0.2         # the other teams lose at most 0.11 here
+    assert f7[seed]["year"] >= 0.5 and f7[seed]["year"] > f7[seed]["noyear"]
+    assert f7[seed]["cad"][0.0][0] <= 0.5                                   # ordinary decoding follows the prior
+    assert f7[seed]["cad"][2.0][1] >= f7[seed]["cad"][0.0][1] - 0.2         # the other teams lose at most 0.2
+assert np.median([f7[s]["year"] for s in SEEDS]) >= 0.6
 assert np.median([f7[s]["year"] - f7[s]["noyear"] for s in SEEDS]) >= 0.25   # the median gain from the year token
-assert np.median([f7[s]["cad"][0.0][0] for s in SEEDS]) <= 0.25          # 0-0.2 measured: mostly the prior
+assert np.median([f7[s]["cad"][0.0][0] for s in SEEDS]) < 0.4            # mostly the prior
 med = lambda a, i: float(np.median([f7[s]["cad"][a][i] for s in SEEDS]))  # noqa: E731
 print("median accuracy on knowledge conflicts by alpha:", {a: med(a, 0) for a in f7[SEEDS[0]]["cad"]})
 assert med(2.0, 0) >= med(0.0, 0) + 0.2

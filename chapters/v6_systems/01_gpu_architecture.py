@@ -509,7 +509,8 @@ for S, f in flush.items():
     print(f"S = 2^{int(math.log2(S)):2d}: zero {f['zero']:.2%}, subnormal {f['subnormal']:.2%}, inf {f['inf']:.2%}")
 print(f"largest |g| = {g_top:.3g}: a scale of 65 504 / {g_top:.3g} = 2^{math.log2(65504 / g_top):.1f} is the most fp16 holds")
 assert flush[1.0]["zero"] > 0 and flush[1.0]["subnormal"] > 0.1
-assert flush[2.0**12]["zero"] == 0 and flush[2.0**12]["subnormal"] < 0.02 and flush[2.0**12]["inf"] == 0
+assert flush[2.0**12]["subnormal"] < 0.02 and flush[2.0**12]["inf"] == 0
+assert flush[2.0**12]["zero"] < 1e-3 and flush[2.0**12]["zero"] <= flush[1.0]["zero"] / 20   # a handful at most
 assert flush[S_over]["inf"] > 0                                               # too large a scale overflows
 assert precision.fp16_flush_fraction(grads, S_over / 2)["inf"] == 0     # one halving below it, nothing overflows
 
@@ -522,10 +523,11 @@ plotting.label(ax, "Gradient magnitudes of a digits MLP", "log2 |g|", "count")
 plt.show()
 
 # %% [markdown]
-# Without scaling, about a quarter of the gradients are subnormal in fp16 (23 to 28 % over eight draws of the course's
-# seeds) and up to about 1 % flush to zero; $S = 2^{12}$ lifts all but under 1 % out of the subnormal range (0.2 to
-# 0.9 %; the assert allows 2 %). Too large a scale overflows: the largest gradient here is about $10^{-2}$, so any
-# $S$ above $65\,504/\max|g|$ (about $2^{22}$ or $2^{23}$, depending on the draw) turns it into inf. Which power of 2
+# Without scaling, over a tenth of the gradients (about a quarter: printed above) are subnormal in fp16, and some
+# flush to zero; $S = 2^{12}$ lifts all but under 2 % out of the subnormal range, and flushes at least twenty times
+# fewer to zero (in some draws a handful of the very smallest gradients, under $2^{-36}$, still vanish). Too large a
+# scale overflows: the largest gradient here is about $10^{-2}$, so any $S$ above $65\,504/\max|g|$ (about $2^{22}$ or
+# $2^{23}$, depending on the draw) turns it into inf. Which power of 2
 # overflows is a property of the gradients, so the cell computes it from their maximum rather than naming one.
 #
 # The right scale is unknown and changes during training, so `torch.amp.GradScaler` adapts it: start large ($2^{16}$);
