@@ -390,11 +390,10 @@ assert concentration.max_coherence(100, 64, seed=9) > concentration.max_coherenc
 #
 # And when $b > d$, $XX^\top$ has rank at most $d$: at least $b - d$ eigenvalues are 0, so
 # $\|XX^\top - I\|_{\mathrm{op}} \ge 1$ for *every* $X$. The best possible value, 1, is reached by a rank-$d$
-# projection, the orthonormal polar factor of $X$. At $d = 200$ the measurements agree with the prediction within
-# 10 % for $b \ge d/2$ (the gap closes as $d$ grows). The smallest batch, $b = d/4 = 50$ rows, fluctuates most: the
-# largest eigenvalue of a finite matrix scatters around the edge by a few times $b^{-2/3}$ (Tracy-Widom) and sits
-# below it on average; over twelve draws of the course's seeds it came out up to 16 % below the prediction, so the
-# check allows 25 % there.
+# projection, the orthonormal polar factor of $X$. At finite size the largest eigenvalue scatters around the edge by
+# a few times $b^{-2/3}$ (Tracy-Widom) and sits *below* it on average, so we average five batches per size: at
+# $d = 200$ the mean lands within 15 % below the prediction (and never more than 2 % above) for $b \ge d/2$; the
+# smallest batch, $b = d/4 = 50$ rows, fluctuates most and lands within 25 % below. The gap closes as $d$ grows.
 
 # %%
 d = 200
@@ -403,11 +402,12 @@ measured, predicted, best = [], [], []
 for ratio in ratios:
     b = int(ratio * d)
     Xb = gram.gaussian_batch(b, d, seed=10)                          # (b, d), rows of norm about 1
-    measured.append(gram.gram_deviation(Xb))
+    measured.append(np.mean([gram.gram_deviation(gram.gaussian_batch(b, d, seed=10 + k)) for k in range(5)]))
     predicted.append(gram.marchenko_pastur_edge(b, d))
     best.append(gram.gram_deviation(gram.closest_orthonormal(Xb)))
-    print(f"b/d = {ratio:4.2f}: ||XX^T - I|| = {measured[-1]:.3f}, Marchenko-Pastur {predicted[-1]:.3f}, polar factor {best[-1]:.2e}")
-assert all(abs(m / p - 1) < (0.1 if ratio >= 0.5 else 0.25)                      # finite-d fluctuations
+    print(f"b/d = {ratio:4.2f}: ||XX^T - I|| = {measured[-1]:.3f} (mean of 5 batches), Marchenko-Pastur "
+          f"{predicted[-1]:.3f}, polar factor {best[-1]:.2e}")
+assert all(1 - (0.15 if ratio >= 0.5 else 0.25) < m / p < 1.02                  # just below the edge, on average
            for ratio, m, p in zip(ratios, measured, predicted))
 assert all(bst < 1e-9 for ratio, bst in zip(ratios, best) if ratio < 1)           # b < d: exactly orthonormal
 assert all(abs(bst - 1) < 1e-9 for ratio, bst in zip(ratios, best) if ratio > 1)  # b > d: a projection, deviation 1

@@ -280,14 +280,21 @@ assert abs(positions.rope_rotate(qv[None], torch.tensor([777]))[0].norm() - qv.n
 # %% [markdown]
 # > **Careful.** The score is often written as "$q k\, e^{\mathrm i(m-n)\theta}$". That is a complex number, not a
 # > score: the score is the **real part** of $q\bar k\,e^{\mathrm i(m-n)\theta}$ (note the conjugate), summed over the
-# > pairs. The imaginary part is not small; it is simply discarded:
+# > pairs. The imaginary part is not small (for random Gaussian $q$ and $k$ it is as large as the real part, on
+# > average); it is simply discarded:
 
 # %%
 theta = positions.rope_frequencies(64)
 qc, kc = torch.complex(qv[0::2], qv[1::2]), torch.complex(kv[0::2], kv[1::2])
 z = (qc * kc.conj() * torch.exp(1j * (1 - 5) * theta)).sum()
 print(f"sum q conj(k) e^(i(m-n)theta) = {z.real:.4f} + {z.imag:.4f} i; the score is the real part {s_near:.4f}")
-assert abs(z.real.item() - s_near) < 1e-9 and abs(z.imag.item()) > 0.1
+assert abs(z.real.item() - s_near) < 1e-9
+qs, ks = (torch.randn(2000, 64, generator=torch_generator(s_)) for s_ in (7, 8))    # 2000 random (q, k) pairs
+zs = (torch.complex(qs[:, 0::2], qs[:, 1::2]) * torch.complex(ks[:, 0::2], ks[:, 1::2]).conj()
+      * torch.exp(1j * (1 - 5) * theta)).sum(-1)
+rms_ratio = float(zs.imag.pow(2).mean().sqrt() / zs.real.pow(2).mean().sqrt())
+print(f"over 2000 random pairs: RMS of the imaginary part / RMS of the real part = {rms_ratio:.3f}")
+assert 0.85 < rms_ratio < 1.15            # for Gaussian q and k both parts have the same variance
 
 # %% [markdown]
 # **The "long-term decay".** The RoFormer paper bounds the score by $\big(\max_i |h_{i+1} - h_i|\big)\sum_j |S_j|$
@@ -392,18 +399,18 @@ assert sum(p.numel() for p in swiglu_module.parameters()) == counts[64][2]
 # loss; in Post-Norm every gradient passes through all later norms. Here N is RMSNorm (Volume 1, chapter 3).
 #
 # **Gradients at initialisation.** Twelve blocks of width 32, one batch of text, the gradient norm of each block's
-# parameters:
+# parameters, averaged over five initialisations (one initialisation's ratio swings by a factor of two or more):
 
 # %%
-def block_grad_norms(norm, n_layers=12):
-    manual_seed(0)
+def block_grad_norms(norm, n_layers=12, seed=0):
+    manual_seed(seed)
     m = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, d_model=32, n_layers=n_layers, norm=norm))
-    xb, yb = data.lm_batch(train_ids, 32, 16, torch_generator(0))
+    xb, yb = data.lm_batch(train_ids, 32, 16, torch_generator(seed))
     F.cross_entropy(m(xb).flatten(0, 1), yb.flatten()).backward()
     return np.array([math.sqrt(sum(p.grad.pow(2).sum().item() for p in b.parameters())) for b in m.blocks])
 
 
-gn = {norm: block_grad_norms(norm) for norm in ("pre", "post")}
+gn = {norm: np.mean([block_grad_norms(norm, seed=s) for s in range(5)], 0) for norm in ("pre", "post")}
 last_ratio = {norm: g[-1] / g[:-1].mean() for norm, g in gn.items()}
 fig, ax = plotting.figure(width=5.5)
 for norm, g in gn.items():
@@ -412,11 +419,12 @@ plotting.label(ax, "gradient norm by depth at initialisation", "block (1 = next 
 ax.legend()
 plt.show()
 print({k: round(float(v), 2) for k, v in last_ratio.items()}, "= last block's gradient / mean of the others")
-assert last_ratio["post"] > 2.5 and 0.6 < last_ratio["pre"] < 1.5
+assert last_ratio["post"] > 2 and 0.7 < last_ratio["pre"] < 1.4
 
 # %% [markdown]
-# Post-Norm concentrates the gradient in the last block (several times the others, printed above), as Xiong et al. predict;
-# Pre-Norm spreads it evenly over depth. Large last-layer gradients are why Post-Norm needs a learning-rate warm-up.
+# Post-Norm concentrates the gradient in the last block (over twice the others' mean, printed above), as Xiong et al.
+# predict; Pre-Norm spreads it evenly over depth. Large last-layer gradients are why Post-Norm needs a learning-rate
+# warm-up.
 #
 # **Training at a high learning rate without warm-up.** Four blocks, AdamW at $3\times10^{-2}$ (ten times the usual
 # rate for this model), no warm-up, no clipping, 60 steps each. One run is one draw of the initialisation and of the
@@ -554,7 +562,7 @@ lens = {"trained": path_stats(gpt), "initialisation": path_stats(gpt_init)}
 for name, (ratio, null, lengths) in lens.items():
     print(f"{name:15s} length/chord {ratio:.3f} (random-walk null {null:.3f}); step norms by layer "
           + ", ".join(f"{s:.3g}" for s in lengths))
-assert all(1.0 <= r <= math.sqrt(cfg.n_layers) + 0.2 for r, _, _ in lens.values())
+assert all(r >= 1.0 for r, _, _ in lens.values())     # the triangle inequality (a random walk's mean exceeds sqrt L)
 assert abs(lens["trained"][0] - lens["trained"][1]) < 0.15
 
 # %% [markdown]

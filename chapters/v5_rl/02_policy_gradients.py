@@ -411,8 +411,9 @@ for name, hists in collapse.items():
                      "greedy": [hist[-1]["greedy"] for hist in hists]}
     print(name, {k: np.round(v, 3).tolist() for k, v in summary[name].items()})
 van, pp = summary["vanilla PG"], summary["PPO"]
-assert max(van["min_entropy"]) < 0.1 < 0.2 < min(pp["min_entropy"])   # vanilla: deterministic; PPO: exploring
-assert min(van["max_kl"]) > 10 * max(pp["max_kl"])                    # one update moves vanilla 10x+ further
+assert max(van["min_entropy"]) < 0.1 < min(pp["min_entropy"])        # vanilla: deterministic; PPO: exploring
+assert min(van["max_kl"]) > max(pp["max_kl"])                          # every vanilla seed beats every PPO seed
+assert np.median(van["max_kl"]) > 10 * np.median(pp["max_kl"])        # ... 10x+ further in the median seed
 assert np.median(pp["late_return"]) > np.median(van["late_return"])    # PPO ahead over the seeds ...
 assert min(pp["late_return"]) > min(van["late_return"])                # ... and in the worst seed
 
@@ -433,14 +434,15 @@ plt.show()
 
 # %% [markdown]
 # In every seed the vanilla policy gradient's entropy fell below 0.1 nats (from ln 2 = 0.69) within the first few
-# updates, and in every seed its largest KL per update was more than 10 times PPO's largest: each batch pushed the
-# policy to near-determinism before it had learned what to be deterministic about, and a policy that no longer explores
-# receives no signal to recover. PPO at the same learning rate kept its entropy above 0.2 nats in every seed, and
-# its "late return" (the mean return of the training episodes that ended in the last 8 of the 24 rollouts) was ahead
-# of vanilla's in the median over the three seeds and in the worst seed (the printout has each seed's numbers).
-# Where the vanilla policy freezes is a gamble: across draws of the seeds its late returns ranged from about 9
-# (frozen on pushing one way) to over 300 (frozen on a good policy). The clip did not make the step size right; it made
-# the algorithm tolerant of a wrong one, which is most of PPO's practical appeal.
+# updates, and its largest KL per update was larger than PPO's largest in every seed and more than 10 times larger
+# in the median seed: each batch pushed the policy to near-determinism before it had learned what to be
+# deterministic about, and a policy that no longer explores receives no signal to recover. PPO at the same learning
+# rate kept its entropy above 0.1 nats in every seed, and its "late return" (the mean return of the training
+# episodes that ended in the last 8 of the 24 rollouts) was ahead of vanilla's in the median over the three seeds
+# and in the worst seed (the printout has each seed's numbers). Where the vanilla policy freezes is a gamble: across
+# draws of the seeds its late returns ranged from about 9 (frozen on pushing one way) to over 300 (frozen on a good
+# policy). The clip did not make the step size right; it made the algorithm tolerant of a wrong one, which is most
+# of PPO's practical appeal.
 #
 # ## F21: pre-training, SFT and RL as three fixed points
 #
@@ -545,7 +547,7 @@ for stages, cka in f21:
 #   diagnostics, solved CartPole-v1 (greedy return $\ge$ 475 over 10 episodes) on 3 of 3 seeds within 50 000 steps
 #   (CleanRL's published PPO: about 490 after 500 000 steps, measured on the sampling policy).
 #   At a 30 times larger learning rate the unclipped policy gradient collapsed to near-determinism in every seed
-#   (entropy below 0.1 nats, KL per update 10 times PPO's largest) while PPO kept exploring and learning.
+#   (entropy below 0.1 nats, KL per update 10 times PPO's in the median seed) while PPO kept exploring and learning.
 # - **TRPO vs PPO**: TRPO is the natural-gradient trust-region method; PPO is a first-order clipped surrogate inspired by
 #   it, and its KL is monitored rather than bounded.
 # - **F21**: pre-training is broad, SFT moves the distribution far and narrows it to the demonstrations, RL sharpens it

@@ -58,6 +58,7 @@
 
 # %%
 from manifold_course import seed_everything
+from manifold_course.seeding import numpy_rng
 
 rng = seed_everything(0)
 
@@ -153,10 +154,11 @@ display(HTML("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>" +
 #   The Lipschitz estimate grows through the stream: the final RMSNorm's output moves more than 1.3 times as much per
 #   unit embedding perturbation as the first block's.
 # - **Circle denoiser.** The data is a circle thickened by noise, and TwoNN stays near 2 at every layer. The loop is
-#   plain at the input and survives the first hidden layer (the longest $H_1$ bar is more than 0.45 of the cloud's
-#   median pairwise distance at both); deeper in, how much of it is left varies from seed to seed. That is what the
-#   task asks for: near the data the predicted noise points *toward the circle*, a function of the distance to it
-#   more than of the angle along it, so the output need not keep the angle's loop.
+#   plain at the input and survives the first hidden layer (the longest $H_1$ bar is more than 0.3 of the cloud's
+#   median pairwise distance at both, where a loop-free Gaussian blob of as many points stays below 0.3); deeper in,
+#   how much of it is left varies from seed to seed. That is what the task asks for: near the data the predicted
+#   noise points *toward the circle*, a function of the distance to it more than of the angle along it, so the output
+#   need not keep the angle's loop.
 # - **CartPole policy.** The states the policy visits are nearly flat: two or three principal components carry 95 % of
 #   the variance at every layer. Here TwoNN is the column not to trust: on points strung along a few trajectories it reads
 #   more dimensions at the input than PCA's two (printed below), because nearest neighbours along a trajectory are
@@ -171,7 +173,10 @@ for rep in (mlp_r, cnn_r):
 assert all(row["pca95"] <= 64 // 4 + 2 for row in gpt_r.rows), gpt_r.column("pca95")
 assert all(row["twonn"] < row["pca95"] for row in gpt_r.rows[1:]), (gpt_r.column("twonn"), gpt_r.column("pca95"))
 assert gpt_r.row("norm_f")["lipschitz"] > 1.3 * gpt_r.row("blocks.0")["lipschitz"]
-assert min(den_r.column("h1_rel")[:2]) > 0.45, den_r.column("h1_rel")
+null_h1 = max(lens.loops(numpy_rng(s).standard_normal((400, 2)))["h1_rel"] for s in range(5))   # no loop
+print(f"longest H1 bar / median distance: circle denoiser {np.round(den_r.column('h1_rel'), 2).tolist()}; "
+      f"Gaussian blobs of 400 points, at most {null_h1:.2f}")
+assert min(den_r.column("h1_rel")[:2]) > 0.3 > null_h1, den_r.column("h1_rel")
 assert all(1.5 < t < 2.5 for t in den_r.column("twonn")), den_r.column("twonn")
 assert all(p <= 3 for p in pol_r.column("pca95")), pol_r.column("pca95")
 assert pol_r.rows[0]["twonn"] > pol_r.rows[0]["pca95"]
