@@ -182,8 +182,9 @@ assert max(is_spread) < 1e-10                                         # the righ
 # %% [markdown]
 # Two lessons. The naive estimate's spread grows more than fifty-fold from $k=1$ to $k=16$ (the median spreads at
 # $k = 8$ and $16$ are more than five times those at $k = 1$ and $2$; a single data point's spread can buck the
-# trend, since it also depends on where that $x$ fell), and it is biased low (the log of a noisy average underestimates, by Jensen's inequality). And a good proposal distribution
-# — one close to the posterior — removes the problem entirely. We do not know the posterior in general, so we will
+# trend, since it also depends on where that $x$ fell), and it is biased low (the log of a noisy average
+# underestimates, by Jensen's inequality). And a good proposal distribution — one close to the posterior — removes
+# the problem entirely. We do not know the posterior in general, so we will
 # **learn** an approximation $q$. That is variational inference.
 #
 # > **Careful.** The seed text calls integration over a 512-dimensional latent "completely impossible". *Exact*

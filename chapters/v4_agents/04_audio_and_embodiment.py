@@ -366,6 +366,7 @@ for s in SEEDS:
         assert abs(oracle[s][n] - predicted[n]) < 4 * se
     assert all(oracle[s][n] == 1.0 for n in (8, 16, 64, 256))
     assert oracle[s][2] < oracle[s][3] < oracle[s][4]
+assert [round(math.sqrt(predicted[n] * (1 - predicted[n]) / 400), 3) for n in (2, 4)] == [0.017, 0.025]   # the text's
 for n in (2, 4):
     se_mean = math.sqrt(predicted[n] * (1 - predicted[n]) / (400 * SCALE * len(SEEDS)))
     assert abs(np.mean([oracle[s][n] for s in SEEDS]) - predicted[n]) < 4 * se_mean
