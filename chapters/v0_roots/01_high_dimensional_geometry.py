@@ -224,6 +224,7 @@ print(f"histogram mode of the 2-D norm: {mode:.2f}; share with norm < 0.1: {np.m
       f"deviation from the Rayleigh count {np.max(np.abs(counts - expected) / np.sqrt(expected)):.1f} standard errors")
 assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected) + 1)  # every bin agrees with the Rayleigh density
 assert abs(mode - 1.0) < 0.2           # the highest bin sits at the peak r = 1, give or take one bin of width 0.1
+assert 0.97 < expected[8] / expected[9] < 0.99 and 0.97 < expected[11] / expected[10] < 0.99   # the text's "2 % fewer"
 assert abs(np.mean(r2d < 0.1) - (1 - math.exp(-0.005))) < 0.002
 
 # %% [markdown]
@@ -404,10 +405,10 @@ ratios = [0.25, 0.5, 1.0, 2.0, 3.0, 4.0]
 measured, predicted, best = [], [], []
 for ratio in ratios:
     b = int(ratio * d)
-    Xb = gram.gaussian_batch(b, d, seed=10)                          # (b, d), rows of norm about 1
-    measured.append(np.mean([gram.gram_deviation(gram.gaussian_batch(b, d, seed=10 + k)) for k in range(5)]))
+    batches = [gram.gaussian_batch(b, d, seed=10 + k) for k in range(5)]    # (b, d) each, rows of norm about 1
+    measured.append(np.mean([gram.gram_deviation(X_) for X_ in batches]))
     predicted.append(gram.marchenko_pastur_edge(b, d))
-    best.append(gram.gram_deviation(gram.closest_orthonormal(Xb)))
+    best.append(gram.gram_deviation(gram.closest_orthonormal(batches[0])))
     print(f"b/d = {ratio:4.2f}: ||XX^T - I|| = {measured[-1]:.3f} (mean of 5 batches), Marchenko-Pastur "
           f"{predicted[-1]:.3f}, polar factor {best[-1]:.2e}")
 assert all(1 - (0.15 if ratio >= 0.5 else 0.25) < m / p < 1.02                  # just below the edge, on average
