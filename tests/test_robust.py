@@ -147,3 +147,33 @@ def test_bad_arguments_say_what_to_write(capsys):
     with pytest.raises(SystemExit):
         robust.main(["--offsets", "one"])
     assert "whole numbers" in capsys.readouterr().err
+
+
+@pytest.mark.notebook
+def test_a_sweep_names_the_offsets_a_claim_fails_under_and_measures_it(fragile_notebook, capsys):
+    """``--sweep`` screens many offsets in one process per notebook and counts, cell by cell, the offsets that fail;
+    with ``--upto`` and ``--measure`` it reports the quantity a claim bounds, the cell's asserts removed."""
+    runs = robust.sweep_all([fragile_notebook], [0, 1, 2], workers=1, timeout=30, log=lambda *a, **k: None)
+    (run,) = runs
+    assert sorted(run.failures) == [1, 2] and set(run.seconds) == {0, 1, 2} and not run.crashed
+    assert [(f.index, f.error) for f in run.failures[2]] == [(2, "AssertionError: only true for the first draw")]
+    text = robust.sweep_summary(runs, [0, 1, 2])
+    assert "code cell 2: failed under 2 of 3 offsets (1 2)" in text
+    assert robust.main(["--sweep", "0-2", "--upto", "2", "--measure", "off * 10", "--workers", "1",
+                        str(fragile_notebook)]) == 0                   # the claim's assert is removed: nothing fails
+    out = capsys.readouterr().out
+    assert "offset 2" in out and "off * 10 = 20" in out and "every cell passed" in out
+    assert robust._range("1 5-7,9") == [1, 5, 6, 7, 9]
+    with pytest.raises(SystemExit):
+        robust.main(["--sweep", "a-b"])
+    assert "--sweep takes offsets" in capsys.readouterr().err
+
+
+def test_a_sweep_stops_a_cell_that_runs_too_long(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(30)"), nbformat.v4.new_code_cell("x = 1")]
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nb, path)
+    (run,) = robust.sweep_all([path], [0], workers=1, timeout=1, log=lambda *a, **k: None)
+    assert [(f.index, f.error.split(":")[0]) for f in run.failures[0]] == [(1, "TimeoutError")]
+    assert sum(run.seconds.values()) < 10

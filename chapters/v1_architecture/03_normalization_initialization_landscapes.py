@@ -314,14 +314,17 @@ assert 0.7 < diag_ratio < 1.3 and rank <= d_live
 # %% [markdown]
 # **Whitening, the algebra (I3).** $A = (X^\top X)^{-1/2}$ minimises $\|(XA)(XA)^\top - I\|$: for $b \ge d$ the columns of
 # $XA$ become orthonormal and $P = (XA)(XA)^\top$ is the orthogonal projection onto the column space of $X$ (symmetric,
-# idempotent, trace = rank). Costs on this CPU, full whitening vs the two diagonal shortcuts:
+# idempotent, trace = rank). Orthonormal columns need $X$ of full column rank: a unit alive on the training set can
+# still be silent on all 256 examples of a batch (a zero column; it happens for some seeds), so the cell keeps the units
+# that fire in the batch. Costs on this CPU, full whitening vs the two diagonal shortcuts:
 
 # %%
-XA = iso.whiten(Hs.double())                                        # (256, r)
+Xb = Hs.double()[:, Hs.abs().amax(0) > 0]                          # (256, r): the units that fire in this batch
+XA = iso.whiten(Xb)                                                 # (256, r)
 P = XA @ XA.T
 checks_i3 = {"A^T X^T X A = I": float((XA.T @ XA - torch.eye(XA.shape[1], dtype=F64)).abs().max()),
              "P symmetric": float((P - P.T).abs().max()), "P idempotent": float((P @ P - P).abs().max()),
-             "trace P - rank": abs(float(torch.trace(P)) - int(torch.linalg.matrix_rank(Hs.double())))}
+             "trace P - rank": abs(float(torch.trace(P)) - int(torch.linalg.matrix_rank(Xb)))}
 print({k: f"{v:.1e}" for k, v in checks_i3.items()})
 assert max(checks_i3.values()) < 1e-8
 Hbig = torch.randn(2048, 256)
