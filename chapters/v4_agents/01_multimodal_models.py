@@ -288,18 +288,22 @@ print(f"raw pixels (256-D): longest H1 bar {topology.max_persistence(raw_h1) / r
 # The 2-D embedding has exactly one long $H_1$ bar, longer than half its diameter: one loop, as on a circle
 # (`count_long_bars` counts bars longer than the threshold; the short ones are noise). The held-out angles fall on
 # the loop between their neighbours: $G_W$ is a function of the image, not a lookup table of the 36 training points.
-# Gradient descent on this loss does not always get there. In one of the 15 runs we made (seed offsets 0-4) it stopped
-# in a local minimum where the loop folds over itself: two shorter bars and a higher final loss. So we assert
-# what held in every run we made: at least 2 of the 3 seeds give one loop, and the seed with the lowest final loss
-# always does. The loop was in the data all along: the orbit of a rotation is a closed curve in pixel space, and
-# the raw 256-D images have a long $H_1$ bar as well (printed above). DrLIM found it from neighbour relations alone
-# and kept it in two dimensions.
+# Gradient descent on this loss does not always get there. In 14 of the 180 runs we swept (three seeds under seed
+# offsets 0-59) it stopped in a local minimum where the loop folds over itself: one or two shorter bars, and a final
+# loss of about 0.023 against 0.019 for a clean loop. A draw of three seeds held two folded runs in 3 of those 60
+# offsets, so "most seeds find the loop" is not a claim about every draw. What held in every run is what we assert:
+# the seed with the lowest final loss gives one loop, and every seed that gives one loop ends with a lower loss than
+# every seed that does not (the loss tells the two minima apart). The loop was in the data all along: the orbit of a
+# rotation is a closed curve in pixel space, and the raw 256-D images have a long $H_1$ bar as well (printed above).
+# DrLIM found it from neighbour relations alone and kept it in two dimensions.
 
 # %%
 one_loop = {s: topology.count_long_bars(drlim_runs[s][1], drlim_runs[s][2] / 4) == 1
             and topology.max_persistence(drlim_runs[s][1]) > drlim_runs[s][2] / 2 for s in SEEDS}
 best = min(SEEDS, key=lambda s: drlim_runs[s][3])
-assert sum(one_loop.values()) >= 2 and one_loop[best], one_loop
+final_loss = {s: drlim_runs[s][3] for s in SEEDS}
+assert one_loop[best], one_loop
+assert all(final_loss[s] < final_loss[t] for s in SEEDS if one_loop[s] for t in SEEDS if not one_loop[t]), final_loss
 assert topology.max_persistence(raw_h1) > raw_diam / 4
 
 Z, h1, diam, _ = drlim_runs[best]
@@ -483,8 +487,8 @@ print(f"chapter CPU time: {time.process_time() - T0:.1f} s")
 #   gallery of ten images per class. The **modality gap** was large at initialisation and smaller, but not zero,
 #   after training.
 # - **Manifold lens (F8c)**: DrLIM, a contrastive loss on neighbour relations alone, embedded the rotations of a
-#   digit as one closed loop in 2-D ($H_1 = 1$ in at least 2 of 3 seeds and always for the lowest loss; the rare
-#   failure is a local minimum where the loop folds over itself), held-out angles included.
+#   digit as one closed loop in 2-D ($H_1 = 1$ always for the lowest loss; the rarer failure, about one run in
+#   thirteen, is a local minimum with a higher loss where the loop folds over itself), held-out angles included.
 # - **LLaVA**: a projector maps vision features into the LLM's embedding space; stage 1 trains only the projector
 #   (4.2 M or 21 M parameters for 1024 -> 4096, under 0.5 % of a 7B model), stage 2 also the LLM. Image positions get the
 #   label $-100$. At toy scale, training only a projector made a frozen caption LM name the digit it was shown for

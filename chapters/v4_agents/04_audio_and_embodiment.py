@@ -231,10 +231,16 @@ for seed in SEEDS:
     print(f"seed {seed}: held-out accuracy {kw[seed]['acc']:.3f} (chance 1/6), final training loss {kw[seed]['loss']:.2f}")
 
 # %% [markdown]
-# The CNN recognises most held-out clips, against a chance level of 1/6 (accuracies printed above). Over 21 draws
-# in our runs (seeds 0-2 under seed offsets 0-6), held-out accuracy ranged from 0.81 to 0.98, and the median of each
-# triple of seeds from 0.86 to 0.96. We assert at least 0.75 in every seed and a median of at least 0.85. The most
-# confused pair of words is printed below, with the confusion matrix summed over the seeds.
+# The CNN recognises most held-out clips, against a chance level of 1/6 (accuracies printed above). Over 180 runs we
+# swept (seeds 0-2 under seed offsets 0-59), held-out accuracy was at least 0.91, and the median of each triple of seeds
+# at least 0.93. We assert at least 0.85 in every seed and a median of at least 0.9. The most confused pair of words is
+# printed below, with the confusion matrix summed over the seeds.
+#
+# That needed one step after training that is easy to forget. Batch norm normalises with the batch's own statistics
+# while training and with running averages (momentum 0.1) in eval mode; at step 250 the weights still move, so the
+# averages trail them. Before `audio.train_keyword_cnn` recomputed them over the training set at the final weights
+# (`torch.optim.swa_utils.update_bn`), 9 of the same 180 runs scored below 0.75 held out, some near 0.5, with as low a
+# training loss as the others: in eval mode they misread their own training clips.
 # Whisper's encoder is a much larger network of the same kind, a stack of convolutions and then a transformer over
 # the same 80-band image, trained on real speech.
 
@@ -245,7 +251,7 @@ off = conf - np.diag(np.diag(conf))
 i, j = np.unravel_index(off.argmax(), off.shape)
 print(f"accuracies {accs}; most confused: true '{audio.WORDS[i]}' read as '{audio.WORDS[j]}' ({off[i, j]} of "
       f"{conf[i].sum()} clips over the seeds)")
-assert min(accs) >= 0.75 and np.median(accs) >= 0.85
+assert min(accs) >= 0.85 and np.median(accs) >= 0.9
 
 fig, ax = plotting.figure()
 im = ax.imshow(conf / conf.sum(1, keepdims=True), cmap="Blues", vmin=0, vmax=1)

@@ -224,7 +224,13 @@ for r, st, co in zip(rates, results["static"], results["continuous"]):
 st8, co8 = results["static"][3], results["continuous"][3]
 assert co8["throughput"] > 2 * st8["throughput"] and co8["mean_latency"] < st8["mean_latency"]
 assert all(c["throughput"] >= s["throughput"] for s, c in zip(results["static"], results["continuous"]))
-assert abs(results["continuous"][0]["throughput"] / results["static"][0]["throughput"] - 1) < 0.05   # low load: equal
+gap_400 = results["continuous"][0]["throughput"] / results["static"][0]["throughput"] - 1
+long_low = batching.make_workload(n=2000, rate=2.0, seed=0)                           # the same low load, 5x longer
+gap_2000 = (batching.simulate(long_low, 16, "continuous")["throughput"]
+            / batching.simulate(long_low, 16, "static")["throughput"] - 1)
+print(f"at 2 req/s continuous batching is {100 * gap_400:.1f} % ahead over 400 requests, "
+      f"{100 * gap_2000:.2f} % over 2000")
+assert abs(gap_2000) < 0.05                                                  # low load: equal, but for the end effect
 longest = rng.geometric(1 / 60, (20000, 16)).max(axis=1).mean() / 60                 # E[longest of 16] / mean length
 print(f"the longest of 16 geometric answer lengths is {longest:.1f}x the mean")
 assert 3.0 < longest < 3.8
@@ -239,7 +245,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# At low load both schedulers keep up and throughput equals demand; as the load grows, static batching saturates
+# At low load both schedulers keep up and throughput equals demand, but for an end effect: throughput counts the time
+# until the last request is served, and behind a long request the static engine can finish its last batches a few
+# seconds later. Over 400 requests (200 s at 2 req/s) that gap reached 12 % in the 300 draws we swept; over 2000 it
+# shrinks like $1/n$ (printed; we assert under 5 %). As the load grows, static batching saturates
 # early because its slots sit idle behind the longest request of each batch (with geometric lengths, the longest of 16
 # is about 3.4x the mean), and its latency explodes. Continuous batching is what every modern server (vLLM, TGI,
 # TensorRT-LLM) does, and it is what makes PagedAttention's free-anywhere blocks necessary.
@@ -266,8 +275,11 @@ assert math.isclose(batching.tokens_per_target_call(0.8, 4), 3.3616, rel_tol=1e-
 assert math.isclose(batching.speculative_speedup(0.8, 4, 0.05), 3.3616 / 1.2, rel_tol=1e-12)   # 2.80x
 for a, k in ((0.5, 3), (0.8, 4), (0.9, 8)):
     mc, formula = batching.simulate_tokens_per_call(a, k, rounds=20000, seed=1), batching.tokens_per_target_call(a, k)
-    print(f"a = {a}, k = {k}: Monte Carlo {mc:.3f}, formula {formula:.3f} tokens per target call")
-    assert abs(mc - formula) < 0.05
+    j = np.arange(k + 1)                                                               # accepted prefix length
+    p_j = np.where(j < k, a**j * (1 - a), a**k)                                       # P(prefix = j)
+    se = math.sqrt((p_j * j**2).sum() - (p_j * j).sum() ** 2) / math.sqrt(20000)       # the mean's standard error
+    print(f"a = {a}, k = {k}: Monte Carlo {mc:.3f}, formula {formula:.3f} tokens per target call (se {se:.3f})")
+    assert abs(mc - formula) < 4 * se
 print(f"a = 0.8, c = 0.05: best k = {batching.best_k(0.8, 0.05)}, speed-up {batching.speculative_speedup(0.8, batching.best_k(0.8, 0.05), 0.05):.2f}x")
 assert batching.speculative_speedup(0.3, 4, 0.3) < 1                                 # a poor, costly draft slows down
 assert batching.best_k(0.8, 0.05) == 8
@@ -354,15 +366,29 @@ assert err_zp < err_abs and int(z_z) == 0 and 3.0 < err_abs / err_zp < 5.0
 W2 = mlp[2].weight.detach()                                                          # (128, 128) trained weights
 row_scale = torch.logspace(-1.5, 0.5, 128)[torch.randperm(128)][:, None]
 W_uneq = W2 * row_scale                                                               # rows with scales over 2 decades
+gain = {}
 for name, w in (("trained layer", W2), ("rows rescaled over 2 decades", W_uneq)):
     for bits in (8, 4):
         qt, st = Q.per_tensor_quantize(w, bits)
         qc, sc = Q.per_channel_quantize(w, bits)
         et, ec = Q.mse(qt.float() * st, w), Q.mse(qc.float() * sc, w)
+        gain[name, bits] = et / ec
         print(f"{name:30s} int{bits}: per-tensor MSE {et:.2e}, per-channel {ec:.2e} ({et / ec:.1f}x)")
         assert ec < et
-        if name.startswith("rows"):
-            assert et / ec > 5
+for bits in (8, 4):
+    assert gain["rows rescaled over 2 decades", bits] > max(4.0, gain["trained layer", bits])
+zero_rows = float((Q.per_tensor_quantize(W_uneq, 4)[0] == 0).all(dim=1).float().mean())
+print(f"rescaled rows that round to all zeros on the per-tensor 4-bit grid: {zero_rows:.0%}")
+assert 0.2 < zero_rows < 0.7
+
+# %% [markdown]
+# Per-channel scales always win, and win more when the rows differ in scale. Over 100 draws of the seeds, the gain on
+# the rescaled rows was 9-28x at 8 bits but 5-12x at 4 bits (we assert more than 4x, and more than the trained layer's
+# own gain). It is smaller at 4 bits because per-tensor rounding stops costing $\text{step}^2/12$ on the small rows. The
+# 4-bit grid has 15 levels, a step of (largest $|w|$)/7, so a row whose largest weight is 14x smaller than the tensor's
+# lies inside the zero bin and rounds to all zeros: its error is capped at its own energy. With row scales log-spaced
+# over 100x, that is $\log(100/14)/\log 100 \approx 43\%$ of the rows if all rows had the same largest weight; most
+# trained rows' largest weight is below the tensor's, so somewhat more of them do (printed; 44-58 % in 40 draws).
 
 # %% [markdown]
 # ### GPTQ: rounding with error feedback
@@ -394,11 +420,12 @@ for bits in (2, 3, 4):
           f"test accuracy RTN {gptq_rows[-1][3]:.3f}, GPTQ {gptq_rows[-1][4]:.3f}")
 for bits, e_rtn, e_gptq, a_rtn, a_gptq in gptq_rows:
     if bits in (3, 4):
-        assert e_gptq < e_rtn / 20
-    assert a_gptq >= a_rtn - 0.005
+        assert e_gptq < e_rtn / 10
+    assert a_gptq >= a_rtn - 0.01                                                    # 5 of the 540 test images
 
 # %% [markdown]
-# A 20-30x lower output error on held-out inputs, while the test accuracy hardly moves: one layer at 3-4 bits is a
+# A 15-35x lower output error on held-out inputs (over 60 draws of the seeds; median about 25x at 3-4 bits, and we
+# assert more than 10x), while the test accuracy hardly moves: one layer at 3-4 bits is a
 # mild perturbation for this network, and even RTN keeps its accuracy (at 2 bits too, for this single layer). The gain is this large because the hidden activations of a small MLP
 # are strongly correlated (they come from 64 pixels through 128 units, so $X^\top X$ is far from diagonal and nearly
 # low-rank): there is much room to cancel errors. On LLM layers GPTQ's gain over RTN is smaller at 4 bits and decisive
@@ -429,7 +456,12 @@ for name, w, htr, hte in (("trained layer", W2, H_tr, H_te), ("4 outlier channel
         print(f"{name:24s} int{bits}: RTN {e_rtn:.2e}, AWQ {e_awq:.2e} ({e_rtn / e_awq:.1f}x, alpha = {alpha:.2f})")
         assert e_awq < e_rtn
         awq_gain[name, bits] = e_rtn / e_awq
-assert awq_gain["4 outlier channels x30", 4] > 2 * awq_gain["trained layer", 4]          # 5x vs 2x at 4 bits
+assert awq_gain["4 outlier channels x30", 4] > max(2.5, 1.5 * awq_gain["trained layer", 4])
+
+# %% [markdown]
+# AWQ helps on every layer, and most where a few input channels are large. Over 100 draws of the seeds, its 4-bit gain
+# over RTN was 1.2-2.4x (median 1.5x) on the trained layer and 2.9-12x (median 5x) with four outlier channels: never
+# less than twice the same draw's trained-layer gain, and we assert more than 1.5x that and more than 2.5x over RTN.
 
 # %% [markdown]
 # > **Careful.** AWQ is often summarised as "keep the 1 % salient weights in FP16". That is the paper's *motivating
@@ -519,9 +551,9 @@ assert acc_fp - ptq2 > 0.05 and acc_fp - ptq2 > 2 * (acc_fp - qat2)             
 #   $(1 - a^{k+1})/((1 - a)(kc + 1))$: 2.8x at $a = 0.8, k = 4, c = 0.05$, a slow-down for a poor, costly draft.
 # - Zero-point int8 quantised post-ReLU activations with about 4x less squared error than absmax; per-channel scales
 #   beat per-tensor when rows differ in scale.
-# - GPTQ's error feedback through the inverse Hessian cut the held-out output error of a real layer 20-30x at 3-4
-#   bits; AWQ's activation-aware scaling always helped, and at 4 bits its gain grew from 2x to 5x when a few input
-#   channels were large; NF4 beat INT4 on trained weights.
+# - GPTQ's error feedback through the inverse Hessian cut the held-out output error of a real layer 15-35x at 3-4
+#   bits; AWQ's activation-aware scaling always helped, and at 4 bits its gain grew from 1.5x to 5x (medians) when a
+#   few input channels were large; NF4 beat INT4 on trained weights.
 # - At 2 bits or ternary, post-training quantisation breaks a small MLP; quantisation-aware training with the
 #   straight-through estimator recovers its accuracy.
 #

@@ -220,7 +220,12 @@ class KeywordTrainConfig:
 
 
 def train_keyword_cnn(x: torch.Tensor, y: torch.Tensor, seed: int, cfg: KeywordTrainConfig = KeywordTrainConfig()):
-    """Adam on cross-entropy over random mini-batches; returns (model, losses)."""
+    """Adam on cross-entropy over random mini-batches; returns (model, losses).
+
+    Then the batch-norm layers' running statistics are recomputed over the whole training set at the final weights
+    (``torch.optim.swa_utils.update_bn``). The running averages kept during training (momentum 0.1) trail weights
+    that still move at step 250: without this, some seeds reached as low a training loss as the others and then
+    classified their own training clips at 0.6-0.85 in eval mode (9 of 180 runs scored below 0.75 held out)."""
     manual_seed(seed)
     model = KeywordCNN()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -233,7 +238,9 @@ def train_keyword_cnn(x: torch.Tensor, y: torch.Tensor, seed: int, cfg: KeywordT
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    return model.eval(), losses           # eval mode: batch norm uses its running statistics from now on
+    batches = [x[i:i + 256] for i in range(0, len(x), 256)]
+    torch.optim.swa_utils.update_bn(batches, model)      # exact mean and variance at the final weights
+    return model.eval(), losses           # eval mode: batch norm uses those statistics from now on
 
 
 @torch.no_grad()
