@@ -563,11 +563,14 @@ for name, (ratio, null, lengths) in lens.items():
     print(f"{name:15s} length/chord {ratio:.3f} (random-walk null {null:.3f}); step norms by layer "
           + ", ".join(f"{s:.3g}" for s in lengths))
 assert all(r >= 1.0 for r, _, _ in lens.values())     # the triangle inequality (a random walk's mean exceeds sqrt L)
-assert abs(lens["trained"][0] - lens["trained"][1]) < 0.15
+assert lens["trained"][0] < lens["trained"][1] + 0.15       # no more bent than the random walk (see below)
 
 # %% [markdown]
-# With three layers the trained paths are about as bent as a random walk with the same steps: no excess curvature at
-# this depth. Training mainly changes the *step sizes* (large early updates, shrinking later). The paper's turning-angle
+# With three layers the trained paths are no more bent than a random walk with the same steps: no excess curvature at
+# this depth. If anything they are a little straighter: over 30 draws of the seeds we swept, the trained ratio was
+# 1.41-1.67 against a null of 1.50-1.67, below its null in 26 of them (median difference -0.04, at most 0.16 below)
+# and never more than 0.07 above it. We assert the one-sided claim: the trained ratio is below the null plus 0.15.
+# Training mainly changes the *step sizes* (large early updates, shrinking later). The paper's turning-angle
 # statistics and "lensing" by edited tokens need deeper models; they are left for the capstone.
 #
 # **F17: the causal mask alone leaks position.** Haviv et al. (2022, arXiv:2203.16634) showed that causal language

@@ -220,7 +220,7 @@ for seed in SEEDS:
     rtg, states, actions, lengths, returns = cliff_dataset(300, seed)
     manual_seed(seed)
     model = dt.DecisionTransformer(48, 4, CLIFF_H, d_model=32, n_layers=2, n_heads=2, rtg_scale=5.0)
-    losses = dt.train_dt(model, rtg, states, actions, lengths, steps=300 * SCALE, batch_size=16, context=8,
+    losses = dt.train_dt(model, rtg, states, actions, lengths, steps=600 * SCALE, batch_size=16, context=8,
                          seed=seed)
     achieved[seed] = [dt.rollout_dt(model, env_cw, g, onehot48, CLIFF_H, context=8) for g in TARGETS]
     print(f"seed {seed}: logged returns {returns.min():.0f}..{returns.max():.0f}, final loss {np.mean(losses[-20:]):.3f}; "
@@ -230,19 +230,22 @@ for seed in SEEDS:
 # The achieved return follows the requested one. Asked for -13 the model mostly walks the shortest row; asked for
 # less, it takes a longer row or wastes steps against the wall. Nothing in its loss mentions the return it
 # *achieves*: it learned which actions go with which return-to-go in the log. Single seeds are imperfect (a model
-# asked for -13 may deliver -14 or -16; printed above), so the claim we assert is about the median over the three
-# seeds: below the top target it never decreases as the target rises, and the better of the two highest targets
-# beats the lowest by at least 3 of the 8 return units between them (4 to 7 in our runs with seed offsets 0-3, 5 at
-# offset 6). The top target, -13, is the best return in the log, the edge of what the model has seen: there it can
-# fail outright. In one of the 24 seed runs of eight draws a model asked for -13 stepped off the cliff 11 times in
-# its 22 steps (-1111: eleven falls of -100 and eleven steps of -1), and another delivered -19; that draw's median
-# at -13 fell to -19.
+# asked for -13 may deliver -14 or -16; printed above), so the claims we assert are about the median over the three
+# seeds: below the top target it stays within 4 of the return asked for, and the better of the two highest targets
+# beats the lowest by at least 3 of the 8 return units between them. Over 50 draws of the seeds we swept, the median
+# was within 1 of the request in 45 of them (3 at most), and the gap was 4 to 8.
+#
+# The training budget matters here. With half the steps (300), one model in five ignored the target altogether (the
+# same return whatever it was asked for), and three seeds' median missed the gap in 8 of 50 draws; at 600 steps 3 of
+# 150 models did. The top target, -13, is the best return in the log, the edge of what the model has seen: there it
+# can fail outright: in 8 of those 150 runs a model asked for -13 stepped off the cliff at least once (-121 is one fall
+# of -100 and 21 steps of -1; the worst fell 15 times in its 22 steps, -1507).
 
 # %%
 A = np.array([achieved[s] for s in SEEDS])
 med = np.median(A, axis=0)
 print("median achieved return over seeds:", med.tolist())
-assert np.all(np.diff(med[1:]) <= 0), med                        # targets are listed from high to low
+assert np.all(np.abs(med[1:] - np.array(TARGETS[1:])) <= 4), med  # below the top target: tracks the request
 assert max(med[:2]) - med[-1] >= 3, med                          # the top target, the edge of the data, may fail
 
 fig, ax = plotting.figure()
@@ -617,7 +620,8 @@ print(f"chapter CPU time: {time.process_time() - T0:.1f} s")
 #   log-sum-exp penalty (never negative) pushed them below $Q^*$ and kept the greedy policy on the data's support,
 #   with a return near the behaviour policy's and below the best the data allow.
 # - **Decision Transformer**: two course GPT blocks on (return-to-go, state, action) tokens, trained by supervised
-#   learning; the achieved return followed the requested one (monotone in the median over seeds).
+#   learning; the achieved return followed the requested one (the median over seeds within 4 of it, below the best
+#   return in the log).
 # - **Imitation**: behaviour cloning's off-path cost grows like $\varepsilon T^2/2$ (slope 2 on a log-log plot).
 #   GAIL's reward comes from a discriminator and lets the learner practise in its own states. Our tabular GAIL-lite
 #   recovered the expert's return from 50 demonstrations without ever seeing a reward. From one demonstration on
