@@ -9,6 +9,7 @@ of floating-point reductions; and the matrix kernels limited to AVX2, as on a CP
 
     ./course test --robust                      # all of them (about 6x the notebooks' time, over the cores)
     python -m manifold_course.robust --offsets 5 --fresh 0 --threads "" chapters/v0_roots   # one offset, one folder
+    python -m manifold_course.robust --sweep 0-99 chapters/v6_systems   # screen 100 offsets, one process per notebook
 
 Every run also draws one *fresh* offset at random (``--fresh``; printed, so that a failure can be rerun with
 ``--offsets N``): offsets that every run repeats become a training set, and a claim adjusted until they pass can still
@@ -287,12 +288,13 @@ def _without_asserts(source: str) -> str:
 
 
 def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: int = 0,
-                   measure: str = "") -> SweepRun:
+                   measure: str = "", strip: tuple[int, ...] = ()) -> SweepRun:
     """Run ``path``'s code cells in this process once per offset, in a fresh IPython namespace each time.
 
     With ``upto`` (a 1-based code cell) only the cells up to it run, that one without its asserts, and
     ``measure`` (an expression over the notebook's variables) is evaluated after it: the spread of a claim's
-    quantity over many offsets, from which to state what holds across draws.
+    quantity over many offsets, from which to state what holds across draws. The cells in ``strip`` (1-based) also
+    run without their asserts, to measure several claims of one notebook in one sweep.
 
     A screen, many times faster than :func:`run_notebook` (modules are imported once, no kernel starts): it runs
     in a worker process of its own, with the same environment as the robust run. State that a module keeps across
@@ -310,7 +312,9 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
     shell = InteractiveShell.instance()
     if upto:
         cells = cells[:upto]
-        cells[-1] = _without_asserts(shell.transform_cell(cells[-1]))
+    for i in {*strip, *([upto] if upto else [])}:
+        if 1 <= i <= len(cells):
+            cells[i - 1] = _without_asserts(shell.transform_cell(cells[i - 1]))
     os.environ.update({"MPLBACKEND": "Agg", "MANIFOLD_COURSE_STRICT": "1", "MANIFOLD_COURSE_THREADS": "1",
                        "OMP_NUM_THREADS": "1"})
     scratch = tempfile.mkdtemp(prefix="mc-sweep-")
@@ -357,7 +361,7 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
 
 
 def sweep_all(notebooks: list[Path], offsets: list[int], workers: int, timeout: float, log=print, upto: int = 0,
-              measure: str = "") -> list[SweepRun]:
+              measure: str = "", strip: tuple[int, ...] = ()) -> list[SweepRun]:
     import multiprocessing
 
     jobs = sorted(map(str, notebooks), key=lambda nb: -Path(nb).stat().st_size)
@@ -365,7 +369,7 @@ def sweep_all(notebooks: list[Path], offsets: list[int], workers: int, timeout: 
     # One process per notebook: nothing one notebook imports or caches reaches another.
     with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=1,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(sweep_notebook, nb, offsets, timeout, upto, measure): nb for nb in jobs}
+        futures = {pool.submit(sweep_notebook, nb, offsets, timeout, upto, measure, strip): nb for nb in jobs}
         for fut in as_completed(futures):
             try:
                 run = fut.result()
@@ -439,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
                     "offsets it failed under; confirm a finding with --offsets N")
     ap.add_argument("--upto", type=int, default=0, metavar="CELL", help="with --sweep: run code cells 1..CELL only, "
                     "the last one without its asserts")
+    ap.add_argument("--strip", default="", metavar="CELLS", help="with --sweep: also run these code cells "
+                    "(e.g. '20 26') without their asserts")
     ap.add_argument("--measure", default="", metavar="EXPR", help="with --sweep: print this expression over the "
                     "notebook's variables after each offset (with --upto: the quantity a claim bounds, over draws)")
     args = ap.parse_args(argv)
@@ -450,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = find_notebooks(args.paths)
         print(f"sweep: {len(notebooks)} notebooks x {len(offsets)} offsets, {args.workers} at a time", flush=True)
         start = time.perf_counter()
-        runs = sweep_all(notebooks, offsets, args.workers, args.timeout, upto=args.upto, measure=args.measure)
+        runs = sweep_all(notebooks, offsets, args.workers, args.timeout, upto=args.upto, measure=args.measure,
+                         strip=tuple(_ints(args.strip)))
         print()
         print(sweep_summary(runs, offsets))
         print(f"sweep took {time.perf_counter() - start:.0f} s")

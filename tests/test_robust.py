@@ -163,6 +163,9 @@ def test_a_sweep_names_the_offsets_a_claim_fails_under_and_measures_it(fragile_n
                         str(fragile_notebook)]) == 0                   # the claim's assert is removed: nothing fails
     out = capsys.readouterr().out
     assert "offset 2" in out and "off * 10 = 20" in out and "every cell passed" in out
+    (stripped,) = robust.sweep_all([fragile_notebook], [1, 2], workers=1, timeout=30, log=lambda *a, **k: None,
+                                   strip=(2,))                         # --strip: cell 2 runs, its assert does not
+    assert stripped.failures == {} and set(stripped.seconds) == {1, 2}
     assert robust._range("1 5-7,9") == [1, 5, 6, 7, 9]
     with pytest.raises(SystemExit):
         robust.main(["--sweep", "a-b"])

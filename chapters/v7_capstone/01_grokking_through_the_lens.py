@@ -143,19 +143,22 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The claims. Each run memorises before it generalises: the grokking step (test accuracy first at 90 %) comes after
-# the memorisation step (training accuracy first at 100 %), so at memorisation the test accuracy is still below 90 %.
-# It is usually well below: chance is $1/p \approx 4\%$, and at $f = 0.6$ a good part of the test set is already right
-# then (a *partial* grok; printed above). Over the 160 runs of 40 seed offsets we swept, one AdamW run memorised
-# and grokked ten steps apart, with 88 % of the test set right at memorisation; so "below 85 %" is asserted for at
-# least three of the four runs, not for each. Muon memorises sooner (the median over seeds) and groks within 250 steps
+# The claims. No run generalises before it memorises: the grokking step (test accuracy first at 90 %) is never before
+# the memorisation step (training accuracy first at 100 %), and in the median over the four runs it comes at least 30
+# steps later (55 steps or more in the 40 draws of the seeds we swept). The test accuracy at memorisation is usually
+# well below 90 %: chance is $1/p \approx 4\%$, and at $f = 0.6$ a good part of the test set is already right then (a
+# *partial* grok; printed above). But not always: in the 160 runs we swept one AdamW run memorised and grokked ten
+# steps apart, with 88 % of the test set right at memorisation, and in another draw both happened at the same logged
+# step (the curves are logged every 10 steps). So "below 85 %" is asserted for at least three of the four runs, not
+# for each. Muon memorises sooner (the median over seeds) and groks within 250 steps
 # on every seed.
 
 # %%
 for (opt, seed), r in runs.items():
     c = r["curves"]
     assert r["mem"] is not None and r["grok"] is not None, f"{opt} seed {seed} did not grok in {CFG.steps} steps"
-    assert r["grok"] > r["mem"], (opt, seed, r["mem"], r["grok"])       # so test accuracy < 90 % at memorisation
+    assert r["grok"] >= r["mem"], (opt, seed, r["mem"], r["grok"])      # never generalises before it memorises
+assert np.median([r["grok"] - r["mem"] for r in runs.values()]) >= 30
 test_at_mem = [r["curves"].test_acc[r["curves"].steps.index(r["mem"])] for r in runs.values()]
 assert sum(a < 0.85 for a in test_at_mem) >= len(test_at_mem) - 1, test_at_mem
 grok_adamw = np.array([runs["adamw", s]["grok"] for s in SEEDS])
@@ -412,10 +415,10 @@ print(f"chapter CPU time: {time.process_time() - T0:.1f} s")
 # ## Summary
 #
 # - The course's one-block GPT grokked $a + b \bmod 23$ from 60 % of the table on every seed, with AdamW and with
-#   Muon: training accuracy reached 100 % with the test accuracy still below 90 % (below 85 % in all runs but at most
-#   one), and the test accuracy reached and kept 90 % later. At this scale it is a partial grok (part of the test set
-#   is right at memorisation). Muon memorised sooner (median) and grokked within 250 steps on every seed; AdamW varied
-#   much more.
+#   Muon: the test accuracy reached and kept 90 % no earlier than the training accuracy reached 100 %, and in the
+#   median 30 steps or more later (below 85 % at memorisation in all runs but at most one). At this scale it is a
+#   partial grok (part of the test set is right at memorisation). Muon memorised sooner (median) and grokked within
+#   250 steps on every seed; AdamW varied much more.
 # - The Fourier key frequencies were largely in place before the jump (Nanda et al.); the key plane shows a loop, noisier
 #   than a textbook circle; Liu et al.'s parallelograms do not describe this architecture.
 # - Through the lens: TwoNN below 1 and falling, PCA-95 % rising, the logits' Lipschitz estimate rising: three
