@@ -770,7 +770,7 @@ gaps = np.array(gaps)                                               # (5 lines, 
 gap_raw, gap_fn = float(np.median(gaps[:, 0])), float(gaps[:, 1].max())
 print(f"same function: max output difference {same_function:.1e}; over 5 lines the loss curves differ by "
       f"{gaps[:, 0].min():.3f} to {gaps[:, 0].max():.3f}, median {gap_raw:.3f} (raw), and at most {gap_fn:.1e} (filter-normalised)")
-assert same_function < 1e-4 and gap_raw > 0.1 and gap_fn < 1e-4
+assert same_function < 1e-4 and gap_raw > 0.05 and gap_fn < 1e-4    # raw: 0.09-0.5 over 40 draws; normalised: < 1e-6
 
 # %% [markdown]
 # Now the experiment (Part 2, L1): a plain and a residual MLP, 20 hidden blocks of width 32, BatchNorm in every block
@@ -951,7 +951,7 @@ profile_line = landscape.loss_along_line(nets[(20, False)], F.cross_entropy, X51
 zeta_net = landscape.structure_function_exponents(profile_line, qs, lags)
 zeta_brown = landscape.structure_function_exponents(np.cumsum(numpy_rng(0).standard_normal(2**16)), qs, lags)
 print("zeta(q), plain net's loss line:", np.round(zeta_net, 2), "  Brownian surrogate:", np.round(zeta_brown, 2))
-assert np.all(np.abs(zeta_net - np.array(qs)) < 0.1) and np.all(np.abs(zeta_brown - np.array(qs) / 2) < 0.1)
+assert np.all(np.abs(zeta_net / np.array(qs) - 1) < 0.05) and np.all(np.abs(zeta_brown - np.array(qs) / 2) < 0.1)
 
 
 def block_lipschitz(block):
@@ -976,10 +976,11 @@ assert all(b >= 1000 * mx for _, mx, b in lip.values())
 assert lip[True][0] > lip[False][0] and lip[False][1] > lip[True][1]
 
 # %% [markdown]
-# At the resolution we can afford (513 points on a line), the loss is a smooth curve: $\zeta(q) = q$, nothing
-# multifractal, while the Brownian control ($2^{16}$ steps: with $2^{13}$ its exponents wander by up to 0.14 from
-# $q/2$ between seeds) gives $q/2$ as it should. Multifractal estimates need many decades of scale
-# and are fragile on small samples; Part 2's other L2 experiments (edge of stability, which Volume 0 chapter 3
+# At the resolution we can afford (513 points on a line), the loss is a smooth curve: $\zeta(q) = q$ (within 5 %:
+# the curve's bending at the longest lags pulls the high moments down a little, $\zeta(4)$ to 3.87 in the worst of 40
+# draws), nothing multifractal, while the Brownian control ($2^{16}$ steps: with $2^{13}$ its exponents wander by up
+# to 0.14 from $q/2$ between seeds) gives $q/2$ as it should. Multifractal estimates need many decades of scale and
+# are fragile on small samples; Part 2's other L2 experiments (edge of stability, which Volume 0 chapter 3
 # measured; anomalous diffusion; connectivity of minima) and the regularised training runs of C1 and C3 (spectral-norm
 # and Jacobian penalties, coverage and topological losses) are left for the capstone. On continuity, the two nets differ
 # in an instructive way: the residual net's typical local Lipschitz constant is larger, the plain net's worst case is
@@ -1026,10 +1027,10 @@ for name, prof in id_profiles.items():
     print(f"{name:13s}: " + " ".join(f"{v:.1f}" for v in prof))
 assert accuracy(cnn, Xte, yte) > 0.9
 for prof in id_profiles.values():           # TwoNN on 539 points has a relative standard error of about 1/sqrt(539) = 4 %
-    assert 7 < prof[0] < 10 and max(prof[1:]) < 1.15 * prof[0] and prof[-1] < 0.85 * prof[0]   # no clear rise; a fall
+    assert 6 < prof[0] < 10 and max(prof[1:]) < 1.15 * prof[0] and prof[-1] < 0.85 * prof[0]   # no clear rise; a fall
 plain_prof, res_prof = id_profiles["plain MLP"], id_profiles["residual MLP"]
-assert max(plain_prof[1:]) < plain_prof[0]                   # the plain MLP: every layer below the input's value
-assert max(res_prof[1:]) < (1 + 1 / np.sqrt(len(Xte))) * res_prof[0]   # residual: no rise beyond one TwoNN error
+for prof in (plain_prof, res_prof):                          # the MLPs: no rise beyond one TwoNN error
+    assert max(prof[1:]) < (1 + 1 / np.sqrt(len(Xte))) * prof[0]
 cnn_prof = id_profiles["CNN"]                # input, conv1, conv2, pool, conv3, dense, logits
 assert cnn_prof[5] < min(cnn_prof[1:5])      # the dense layer is below every convolution and the pooling layer
 assert id_profiles["plain MLP"][-2] < id_profiles["residual MLP"][-2]        # last hidden layer
@@ -1044,15 +1045,16 @@ plt.show()
 
 # %% [markdown]
 # The hunchback does **not** appear in these small networks on 8x8 digits: the intrinsic dimension starts at about 8
-# for the pixels (7.3 to 8.8 over ten train/test splits) and falls towards the logits. In the plain MLP every layer is below
-# the input's value (at most 0.94 of it over eleven draws); the residual MLP's first block can keep it (0.80 to 1.00
-# of it: the skip connection carries the input through), and the later blocks lower it. The CNN's convolutions keep about the input's dimension (the largest of its layers was 0.94 to
-# 1.02 times the input's over ten seeds, within TwoNN's statistical error of about 4 % on 539 points), and its dense
-# layer brings it below every convolutional layer; nothing like the several-fold rise of a hunchback. (In 10 of 11
+# for the pixels (6.9 to 8.8 over the 40 train/test splits we swept) and falls towards the logits. In neither MLP
+# does any layer rise above the input's value by more than TwoNN's statistical error (about 4 % on 539 points): the
+# plain MLP's layers were below it in 39 of 40 draws (at most 1.01 times it); the residual MLP's first block can keep
+# it (the skip connection carries the input through), and the later blocks lower it. The CNN's convolutions keep
+# about the input's dimension (the largest of its layers was 0.94 to 1.05 times the input's over 40 draws), and its
+# dense layer brings it below every convolutional layer; nothing like the several-fold rise of a hunchback. (In 10 of 11
 # draws on a second CPU the pooling layer sat 0.1 to 0.6 above the convolution before it, and in the eleventh the two
 # were equal: a bump of the size of TwoNN's error, which one draw cannot establish, so we do not assert it.) Ansuini et al. saw the rise in deep convolutional networks trained on large natural images; whether it
 # needs that scale, or other architectures, we cannot test in a few CPU seconds. The plain net squeezes its last hidden
-# layer to a lower dimension than the residual net (1.5 to 1.9 against 5.2 to 5.6 over ten seeds) while generalising a
+# layer to a lower dimension than the residual net (1.5 to 2.1 against 4.6 to 5.9 over 40 draws) while generalising a
 # little worse (in all ten), the opposite of the "lower final ID, better generalisation" trend, in a comparison across
 # two architectures (Ansuini et al.'s correlation is across trained networks of one family). We assert exactly what we
 # measure, and keep the question open for the capstone's larger models.
