@@ -397,17 +397,18 @@ faster = int((g["steps_gail"] < g["steps_bc"]).sum())
 safer = int((g["fall_gail"] < g["fall_bc"]).sum())
 print(f"GAIL-lite's return is higher in {wins}/12 draws; it is back on the path in fewer steps than BC in "
       f"{faster}/12, and falls less often on the way in {safer}/12")
-assert wins >= 10 and faster >= 10 and safer >= 10        # 12/12 each in our runs, under four seed offsets
+assert wins >= 10 and faster >= 10 and safer >= 8         # per-draw rates 0.99, 1.0, 0.96 over 480 draws
 assert np.median(g["gail"]) > np.median(g["bc"]) + 1.0
 assert np.median(g["steps_gail"]) < 1.5 and np.median(g["steps_bc"]) > 2.5   # ~1.1 and ~3.0 steps in our runs
 
 # %% [markdown]
-# Here GAIL-lite does what it is for. Its return beat behaviour cloning's in every draw of our runs (12 of 12 under
-# four seed offsets; the assert asks for 10), and from an undemonstrated state it was back on the demonstrated path
-# in about 1 step on average (median over draws) where BC's random walk took about 3, falling off the cliff less
-# often on the way. The discriminator's reward is low on every state the
-# expert never visited, so the learner, practising in its own states, learns to leave them; BC was never trained
-# there. DAgger gets the same effect by asking the expert about the learner's states; GAIL needs no expert
+# Here GAIL-lite does what it is for. Over the 480 draws of 40 seed offsets we swept, its return beat behaviour
+# cloning's in 99 % of the draws, it was back on the demonstrated path sooner from an undemonstrated state in all of
+# them (about 1 step on average, median over draws, where BC's random walk took about 3), and it fell off the cliff
+# less often on the way in 96 %. We assert at least 10, 10 and 8 of the 12 draws: at those rates a run of 12 draws
+# falls short with a probability below $3\times10^{-4}$ each (binomial). The discriminator's reward is low on every
+# state the expert never visited, so the learner, practising in its own states, learns to leave them; BC was never
+# trained there. DAgger gets the same effect by asking the expert about the learner's states; GAIL needs no expert
 # queries, only the environment.
 
 # %% [markdown]
@@ -511,15 +512,18 @@ for seed in SEEDS:
 # Planning in a model learned from 2 000 random transitions swings and holds the pendulum: in every seed its return
 # is several times better (less negative) than the random policy's (we assert at least twice). The model's
 # one-step error is tiny, but an open-loop imagined trajectory feeds its own predictions back in, and its error grows
-# with the horizon. We assert that the 20-step error is more than 5 times the one-step error in every seed. This is
+# with the horizon: over 40 draws of the three seeds, the 20-step error was 1.9 to 130 times the one-step error
+# (the median over the three seeds at least 5.2). We assert more than 1.5 times in every seed and 3 times in the
+# median. This is
 # why Dreamer imagines only about 15 steps ahead and bootstraps the rest with a learned value.
 
 # %%
+growth = []
 for seed in SEEDS:
     mpc_ret, rand_ret = pend[seed]
     assert mpc_ret > rand_ret / 2 > rand_ret                       # returns are negative: half the cost or better
-    e = img_err[seed]
-    assert e[HORIZONS.index(20)] > 5 * e[0]
+    growth.append(img_err[seed][HORIZONS.index(20)] / img_err[seed][0])
+assert min(growth) > 1.5 and np.median(growth) > 3, growth
 
 fig, ax = plotting.figure()
 for seed in SEEDS:
