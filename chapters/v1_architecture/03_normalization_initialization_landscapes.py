@@ -839,24 +839,30 @@ for (depth, residual), r in rough.items():
     print(f"depth {depth:2d} {'residual' if residual else 'plain   '}: non-convex points {r['nonconvex']:.3f}, "
           f"total variation {r['tv']:8.2f}, excess variation along lines {r['excess']:.4f}, sharpness {r['sharpness']:8.1f}")
 p20, r20 = rough[(20, False)], rough[(20, True)]
-assert 0.25 < p20["nonconvex"] < 0.6 and r20["nonconvex"] < 0.02        # ten seeds: 0.36-0.49 and 0-0.003
-assert p20["sharpness"] > r20["sharpness"]             # 25 draws on two CPUs: 1.4x to 133x
-assert p20["tv"] > r20["tv"]                             # 21 draws: 1.2x to 12x (20 of them >= 1.9x); see below
+assert 0.25 < p20["nonconvex"] < 0.6                     # 61 draws: 0.31-0.50
+assert r20["nonconvex"] < min(0.05, p20["nonconvex"] / 5)  # 61 draws: 0 in most, at most 0.022
+assert p20["tv"] > r20["tv"]                             # 61 draws: 1.2x to 12x (most >= 1.9x); see below
 assert 0.5 < rough[(2, False)]["tv"] / rough[(2, True)]["tv"] < 2                   # the control: little difference
 assert max(r["excess"] for r in rough.values()) < 1.01
 
 # %% [markdown]
 # At depth 20 the plain net's slice has a narrow basin inside a plateau with cliffs: about 40 % of its grid points
-# have clear negative curvature (0.36 to 0.49 over 21 draws: ten seeds on one CPU, eleven on another), and it is
-# sharper (its sharpness was 1.4 to 133 times the residual net's over 25 draws, usually several times: the ratio
-# swings widely with the draw, so we assert only the direction). Its total variation is larger too, but that
-# number mixes roughness with the loss's range over the slice: 20 of the 21 draws gave 1.9 to 12 times the residual
-# net's, one gave only 1.2 times (its plain net's slice spanned an unusually small range of losses, total variation 30
-# where the others had 54 to 177). So we assert the direction for total variation, and lean on the scale-free numbers,
-# the share of non-convex points, for the size of the effect. The residual net's slice is a
-# smooth bowl: no clear negative curvature at all in most draws, at one of its 361 interior grid points in the rest. At depth 2 the two are alike (total variation ratio 0.7 to 1.6). Note also what
-# does *not* appear: along every grid line both surfaces go down and then up without extra bumps (excess variation
-# 1.00, at most 1.007): at this resolution "chaotic" means curved valleys and cliffs, not many small local minima.
+# have clear negative curvature (0.31 to 0.50 over 61 draws: ten seeds on one CPU, eleven on another, and 40 seed
+# offsets swept on a third). It is usually sharper too, but we print its sharpness (the top Hessian eigenvalue) without
+# asserting anything about it: the ratio to the residual net's was 1.4 to 133 over 25 draws and 0.97 to 339 over 40
+# more, so in one draw the residual net was the sharper one. Sharpness is not a scale-free number: scaling one ReLU
+# layer by $c$ and the next by $1/c$ (L. Dinh, R. Pascanu, S. Bengio, Y. Bengio, "Sharp Minima Can Generalize For
+# Deep Nets", 2017, arXiv:1703.04933), or the weights in front of a BatchNorm layer by $c$, leaves the function
+# unchanged and changes the Hessian's top eigenvalue. Total
+# variation is larger for the plain net in every draw, but it mixes roughness with the loss's range over the slice:
+# most draws gave 1.9 to 12 times the residual net's, a few only 1.2 to 1.3 times (one of them a plain net whose slice
+# spanned an unusually small range of losses, total variation 30 where the others had 54 to 177). So we assert the
+# direction for total variation, and lean on the scale-free numbers, the share of non-convex points, for the size of
+# the effect. The residual net's slice is a smooth bowl: no clear negative curvature at all in most draws, at most 8
+# of its 361 interior grid points (2 %) in the others; we assert under 5 %, and under a fifth of the plain net's
+# share. At depth 2 the two are alike (total variation ratio 0.65 to 1.7). Note also what does *not* appear: along
+# every grid line both surfaces go down and then up without extra bumps (excess variation 1.00, at most 1.007): at
+# this resolution "chaotic" means curved valleys and cliffs, not many small local minima.
 #
 # > **Careful.** "With skip connections the loss surface is nearly convex." Only *low-dimensional random slices near
 # > the minimum* look convex. The full Hessian of the same residual net at the same point has negative eigenvalues.
@@ -888,7 +894,7 @@ closure, params = hessian.model_loss_closure(nets[(20, True)], F.cross_entropy, 
 lam_small = krylov_ritz_values(closure, params)[:3]
 print(f"residual net: smallest Ritz values of the Hessian {np.round(lam_small, 3)}, sharpness {r20['sharpness']:.1f}; "
       f"its slice has clear negative curvature at {round(r20['nonconvex'] * 361)} of 361 interior grid points")
-assert lam_small[0] < 0 and r20["nonconvex"] < 0.02
+assert lam_small[0] < 0 and r20["nonconvex"] < 0.05
 
 # %% [markdown]
 # **Lesions and paths.** Veit, Wilber & Belongie (NeurIPS 2016, arXiv:1605.06431) deleted single blocks of trained
@@ -907,7 +913,7 @@ for res in (False, True):
     print(f"{'residual' if res else 'plain   '}: intact {intact[res]:.3f}; after deleting one block: median "
           f"{np.median(lesion[res]):.3f}, range {lesion[res].min():.3f} - {lesion[res].max():.3f}")
 print("residual, block by block:", np.round(lesion[True], 2))
-assert np.median(intact[True] - lesion[True]) < 0.02 and np.all(lesion[True][4:] > intact[True] - 0.05)
+assert np.median(intact[True] - lesion[True]) < 0.02 and np.all(lesion[True][4:] > intact[True] - 0.1)
 assert lesion[True][0] < 0.5                                          # the first block is not optional
 assert np.median(lesion[False]) < 0.2 and lesion[False].max() < 0.5    # the plain net collapses
 pmf = landscape.path_length_distribution(20)
@@ -925,12 +931,13 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The residual net shrugs off the deletion of any of its last 16 blocks (within 5 points of the intact accuracy; over
-# ten seeds the worst of them cost at most 3.5 points, and the median lesion costs under 1 point); the exceptions
+# The residual net shrugs off the deletion of any of its last 16 blocks (over 50 draws the worst of them cost at most 5
+# points of accuracy, and the median lesion under 1 point; we assert 10 and 2); the exceptions
 # are the first blocks, which do most of the work of turning the stem's features into the representation the later
-# blocks refine (Veit et al. saw something similar for their downsampling blocks). Over ten seeds, deleting block 0
-# left 0.09 to 0.19 accuracy, block 1 0.57 to 0.78, blocks 2 and 3 0.87 to 0.95. The plain net collapses whichever
-# block goes: the median lesion leaves chance level (0.08 to 0.13 over ten seeds), the most harmless one at most 0.40.
+# blocks refine (Veit et al. saw something similar for their downsampling blocks). Over 50 draws, deleting block 0
+# left 0.08 to 0.23 accuracy (over ten of them: block 1 0.57 to 0.78, blocks 2 and 3 0.87 to 0.95). The plain net
+# collapses whichever block goes: the median lesion leaves about chance level (0.05 to 0.15 over 50 draws), the most
+# harmless one at most 0.40.
 #
 # > **Careful.** The product form $y = (I + F_1)\cdots(I + F_n)x$ is a *linearised schematic*: real blocks are
 # > non-linear, so the "paths" are not separate functions that add up exactly; Veit et al. use it as a way to count
@@ -1075,7 +1082,7 @@ plt.show()
 #   Orthogonal weights give deep linear nets perfect dynamical isometry and narrow the spectrum of tanh nets; plain ReLU
 #   nets have exactly zero singular values whatever the weights.
 # - Filter-normalised slices show rough, cliff-ridden surfaces for a 20-layer plain MLP and smooth bowls for its
-#   residual twin (non-convex share about 0.4 vs at most 0.003; total variation and sharpness larger); at
+#   residual twin (non-convex share about 0.4 vs at most 0.02; total variation larger, sharpness in most draws); at
 #   depth 2 they are alike; the full Hessian of the "convex-looking" net still has negative eigenvalues. Deleting a block kills the
 #   plain net and barely touches the residual one (except its first blocks); path lengths are Binomial$(n, \tfrac12)$.
 # - The intrinsic dimension of the representations falls with depth in these small nets and never rises clearly above
