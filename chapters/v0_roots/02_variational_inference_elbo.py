@@ -718,14 +718,14 @@ closed = kl.kl_full_gaussians(m0, S0, m1, S1)
 est, se_kl = kl.kl_monte_carlo(rng.multivariate_normal(m0, S0, 100_000), multivariate_normal(m0, S0).logpdf,
                                multivariate_normal(m1, S1).logpdf)
 print(f"full covariance: closed form {closed:.4f}, Monte-Carlo {est:.4f} ± {se_kl:.4f}")
-assert abs(est - closed) < 3 * se_kl
+assert abs(est - closed) < 4 * se_kl                   # 4 standard errors: a false alarm once in 16 000 draws
 
 mu_e, lv_e = np.array([0.8, -0.3, 0.0]), np.array([-1.0, 0.4, 2.0])
 closed_std = float(kl.kl_std_normal(torch.as_tensor(mu_e)[None], torch.as_tensor(lv_e)[None]))
 seeds_est = np.array([kl.kl_mc_std_normal(mu_e, lv_e, 1000, s)[0] for s in range(50)])
 print(f"to N(0, I): closed form {closed_std:.4f}; mean of 50 MC estimates (n = 1000) {seeds_est.mean():.4f} "
       f"± {seeds_est.std(ddof=1) / np.sqrt(50):.4f}")
-assert abs(seeds_est.mean() - closed_std) < 3 * seeds_est.std(ddof=1) / np.sqrt(50)    # unbiased
+assert abs(seeds_est.mean() - closed_std) < 4 * seeds_est.std(ddof=1) / np.sqrt(50)    # unbiased (t_49 > 4: p = 2e-4)
 
 # %% [markdown]
 # In the trained VAE, how much KL does each latent dimension carry? A dimension whose KL is near 0 is "collapsed":
