@@ -169,7 +169,9 @@ assert abs(concentration.gaussian_norm_std(10**6) - 1 / math.sqrt(2)) < 1e-3
 # Distances between random points concentrate too: $\|x - y\|^2$ has mean $2d$, so pairwise distances cluster near
 # $\sqrt{2d}$, and the farthest neighbour is barely farther than the nearest. That is why nearest-neighbour methods
 # struggle on raw high-dimensional data. We measure the *relative contrast* (max - min) / min of the distances from
-# one point to 500 others: above 10 in the plane, below 0.2 at $d = 1000$.
+# one point to 500 others, and take its median over 20 draws (a single draw in the plane can have its query point far
+# out in the tail, with no close neighbour: about one in 80 falls below 10): above 10 in the plane, below 0.2 at
+# $d = 1000$.
 
 # %%
 def relative_contrast(d: int, n: int = 500, seed: int = 0) -> float:
@@ -185,7 +187,9 @@ for d in (2, 10, 100, 1000):
     mean_dist = float(torch.pdist(P).mean())
     print(f"d = {d:4d}: mean distance / sqrt(2d) = {mean_dist / math.sqrt(2 * d):.3f}, relative contrast {relative_contrast(d):.2f}")
 assert abs(float(torch.pdist(P).mean()) / math.sqrt(2 * 1000) - 1) < 0.01
-assert relative_contrast(2) > 10 and relative_contrast(1000) < 0.2
+contrast = {d: float(np.median([relative_contrast(d, seed=s) for s in range(20)])) for d in (2, 1000)}
+print(f"median relative contrast over 20 draws: {contrast[2]:.1f} (d = 2), {contrast[1000]:.3f} (d = 1000)")
+assert contrast[2] > 10 and contrast[1000] < 0.2
 
 # %% [markdown]
 # Histograms make the shell visible. In $d = 2$ the norm follows the *Rayleigh* law, density $r e^{-r^2/2}$; in
@@ -571,19 +575,22 @@ print(f"test accuracy {test_acc:.3f}; shuffled-label net fits {memorised:.3f} of
 # What the numbers say (each asserted below): every layer's intrinsic dimension is a handful, far below its width
 # (256, 128, 64, 32); training lowers it in the deeper layers (the network discards directions that do not help to
 # classify); the participation ratio drops in the same way; and the network that memorised shuffled labels keeps a
-# higher intrinsic dimension in its last hidden layer, as Ansuini et al. report. For this small MLP on tiny images
-# the profile falls, from 7 to 8 at the input to 4 to 5 at the last hidden layer, and no step rises by more than
-# TwoNN's noise: over twelve draws of the course's seeds the largest rise was 0.12 (last hidden layer to logits, in
-# one draw; in the other eleven that step fell), and the input-to-h1 step fell by as little as 0.07. The initial rise
-# that Ansuini et al. see comes with deep convolutional networks on large images (Volume 1 revisits it).
+# higher intrinsic dimension in its last hidden layer, as Ansuini et al. report (in 29 of the 30 draws we swept, by
+# up to 3.1; in one it was 0.09 lower, inside TwoNN's statistical error of about $1/\sqrt{540} = 4\%$, so we assert
+# "not lower beyond that error"). For this small MLP on tiny images the profile falls, from 7 to 8 at the input to
+# about 4 to 5 at the last hidden layer (by 1.5 to 3.8 over those 30 draws; we assert more than 1), and no step
+# rises by more than TwoNN's noise: over twelve draws of the course's seeds the largest rise was 0.12 (last hidden
+# layer to logits, in one draw; in the other eleven that step fell), and the input-to-h1 step fell by as little as
+# 0.07. The initial rise that Ansuini et al. see comes with deep convolutional networks on large images (Volume 1
+# revisits it).
 
 # %%
 assert test_acc > 0.9 and memorised > 0.95
 assert max(id_trained[1:5]) < 12 and max(id_shuffled[1:5]) < 12           # far below the widths
 assert id_trained[4] < id_init[4] and id_trained[3] < id_init[3]          # training lowers the deep-layer ID
-assert id_trained[0] - id_trained[4] > 2 and all(np.diff(id_trained) < 0.3)  # it falls; no step rises beyond noise
+assert id_trained[0] - id_trained[4] > 1 and all(np.diff(id_trained) < 0.3)  # it falls; no step rises beyond noise
 assert all(pr_trained[i] < pr_init[i] for i in range(1, 5))               # fewer PCA directions in use
-assert id_trained[4] < id_shuffled[4]                                      # memorising keeps more dimensions
+assert id_trained[4] < (1 + 1 / np.sqrt(len(Xte))) * id_shuffled[4]     # memorising keeps more dimensions
 
 fig, ax = plotting.figure(width=5.5)
 for prof, lab in ((id_init, "at initialisation"), (id_trained, "trained"), (id_shuffled, "trained on shuffled labels")):
