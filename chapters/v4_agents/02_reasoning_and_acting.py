@@ -213,20 +213,21 @@ for seed in SEEDS:
 # %% [markdown]
 # The outcome at this scale, asserted over all seeds, formats and lengths:
 #
-# - **Errors do not come together.** The mean pairwise correlation is never clearly positive (we assert
-#   $\bar\rho < 0.15$; over seed offsets 0-3 the largest was 0.09). Where it departs from 0 it is *negative*, on
-#   1-digit problems (down to -0.39): the model errs at one position or at the other, rarely at both. Accordingly the
-#   exact-match accuracy is never above the product of the per-position accuracies by more than a hair (we assert
-#   less than 0.02 above; largest measured 0.008) and at most a few points below it (we assert less than 0.06
-#   below; the largest gap measured was 0.031). There is no sign of the "overlap" that would make long answers
-#   safer than $(1-e)^n$.
-# - **But $(1-e)^n$ with one $e$ still fails**, for another reason: the errors are not *identically* distributed.
-#   The per-token error grows with the problem's length (longer carry chains, more positions to align), so an $e$
-#   fitted on short problems over-predicts the accuracy on long ones, in every seed, wherever 400 test problems can
-#   tell: in the direct format the fit predicts 5 or more exact answers out of 400 (3 % to 22 % measured) and far
-#   fewer come out. With the scratchpad's longer answers the prediction itself is below 5 of 400 and the
-#   observation 0 or 1 of 400; one exact answer more or less decides the order there (at one seed offset 1 of 400
-#   came out against 0.7 predicted), so the cell asserts only that both are at that floor.
+# - **Errors do not come together.** The mean pairwise correlation is never clearly positive (we assert $\bar\rho <
+#   0.15$; over seed offsets 0-3 and 95-114 the largest was 0.11). Where it departs from 0 it is *negative*, on 1-digit
+#   problems (down to -0.39): the model errs at one position or at the other, rarely at both. Accordingly the
+#   exact-match accuracy is never above the product of the per-position accuracies by more than a hair (we assert less
+#   than 0.02 above; largest measured 0.013 over 24 draws) and at most a few points below it (we assert less than 0.08
+#   below; the largest gap measured was 0.062). There is no sign of the "overlap" that would make long answers safer
+#   than $(1-e)^n$.
+# - **But $(1-e)^n$ with one $e$ still fails**, for another reason: the errors are not *identically* distributed. The
+#   per-token error grows with the problem's length (longer carry chains, more positions to align), so an $e$ fitted on
+#   short problems over-predicts the accuracy on long ones, in every seed, wherever 400 test problems can tell: in the
+#   direct format the fit predicts 5 or more exact answers out of 400 (3 % to 22 % measured) and far fewer come out.
+#   (For at least two of the three seeds: in 3 of the 20 draws we swept, one seed's direct-format prediction was itself
+#   below 5 of 400, the floor case below.) With the scratchpad's longer answers the prediction itself is below 5 of 400
+#   and the observation 0 or 1 of 400; one exact answer more or less decides the order there (at one seed offset 1 of
+#   400 came out against 0.7 predicted), so the cell asserts only that both are at that floor.
 #
 # So neither slogan holds as stated. For this under-trained model the errors are independent or slightly
 # exclusive, not overlapping; and a constant per-token error is wrong. Dziri et al. report that *trained*
@@ -237,7 +238,7 @@ for seed in SEEDS:
 for k, r in rho.items():
     assert np.isnan(r) or r < 0.15, (k, r)
 for k, g in prod_gap.items():
-    assert -0.06 < g < 0.02, (k, g)
+    assert -0.08 < g < 0.02, (k, g)
 for seed in SEEDS:
     for scratch in (False, True):
         e_hat, predicted, observed = fit[seed, scratch]
@@ -246,7 +247,7 @@ for seed in SEEDS:
         else:                                                # both at the floor: a few exact answers at most
             assert observed * N_TEST <= 3, (seed, scratch, predicted, observed)
         assert tok[seed, 3, scratch] > tok[seed, 1, scratch] + 0.05      # not identically distributed
-    assert fit[seed, False][1] * N_TEST >= 5                  # the direct format is always the resolvable case
+assert sum(fit[seed, False][1] * N_TEST >= 5 for seed in SEEDS) >= 2   # direct format: resolvable in most seeds
 
 fig, ax = plotting.figure()
 for scratch, c in ((False, "C0"), (True, "C1")):
