@@ -134,6 +134,12 @@ def find_notebooks(paths: list[str]) -> list[Path]:
     return found
 
 
+def _shown(path) -> str:
+    """``path`` as the reports show it: relative to the course root when it lies inside it."""
+    full = Path(path).resolve()
+    return str(full.relative_to(ROOT)) if full.is_relative_to(ROOT) else str(path)
+
+
 def _first_line(source: str) -> str:
     for line in source.splitlines():
         if line.strip():
@@ -177,8 +183,7 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
                 "OMP_WAIT_POLICY": "PASSIVE", "MANIFOLD_COURSE_THREADS": "1", "OMP_NUM_THREADS": "1",
                 "MANIFOLD_COURSE_PROGRESS": os.path.join(scratch, "progress.json")})
     env.update(dict(config.env))
-    run = NotebookRun(str(Path(path).resolve().relative_to(ROOT)) if Path(path).resolve().is_relative_to(ROOT)
-                      else str(path), config.name, 0.0)
+    run = NotebookRun(_shown(path), config.name, 0.0)
     try:
         nb = nbformat.read(path, as_version=4)
         # Local sockets in a scratch folder rather than TCP on localhost (and no "TCP without encryption" warning).
@@ -306,8 +311,7 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
     import nbformat
     from IPython.core.interactiveshell import InteractiveShell
 
-    run = SweepRun(str(Path(path).resolve().relative_to(ROOT)) if Path(path).resolve().is_relative_to(ROOT)
-                   else str(path))
+    run = SweepRun(_shown(path))
     cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     shell = InteractiveShell.instance()
     if upto:
