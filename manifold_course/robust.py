@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import signal
 import sys
@@ -51,6 +52,7 @@ class CellFailure:
     index: int              # code-cell number, 1-based, as a reader counts the notebook's code cells
     first_line: str         # the cell's first non-empty source line
     error: str              # "AssertionError: ..." (the last line of the traceback)
+    line: str = ""          # "line 7: assert gap > 0.1": the statement of the cell that raised (a cell has many asserts)
 
 
 @dataclass
@@ -147,6 +149,41 @@ def _first_line(source: str) -> str:
     return ""
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CELL_FRAME = re.compile(r"Cell In\s*\[\d*\],\s*line (\d+)")
+
+
+def _line_of(source: str, number: int | None) -> str:
+    """``"line 7: assert gap > 0.1"``: where a cell raised, as a reader counts the lines of ``source``. IPython drops a
+    cell's leading blank lines before it runs it (its other input transformers keep the line count), and a
+    traceback's ``number`` counts the lines of what ran."""
+    lines = source.splitlines()
+    blank = next((k for k, line in enumerate(lines) if line.strip()), len(lines))
+    if number is None or not 1 <= number + blank <= len(lines):
+        return ""
+    return f"line {number + blank}: {lines[number + blank - 1].strip()[:100]}"
+
+
+def _kernel_failing_line(source: str, traceback: list[str]) -> str:
+    """The statement of the cell that raised, from a kernel's traceback: its first ``Cell In[n], line k`` frame is
+    the cell itself (later ones are functions the cell called, in earlier cells or libraries)."""
+    for entry in traceback:
+        found = _CELL_FRAME.search(_ANSI.sub("", entry))
+        if found:
+            return _line_of(source, int(found.group(1)))
+    return ""
+
+
+def _sweep_failing_line(source: str, exc: BaseException) -> str:
+    """The same in a sweep: the first ``<module>`` frame of the exception's traceback is the cell's code."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "<module>":
+            return _line_of(source, tb.tb_lineno)
+        tb = tb.tb_next
+    return ""
+
+
 def _kernel_group(km) -> tuple[int | None, object]:
     """The process group of ``km``'s running kernel (None if it has none) and its process (a ``Popen``, or None)."""
     provisioner = getattr(km, "provisioner", None)
@@ -215,7 +252,8 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
             run.cells.append(CellTime(i, _first_line(cell.source), secs))
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                run.failures.append(CellFailure(i, _first_line(cell.source), f"{out['ename']}: {out['evalue']}"[:300]))
+                run.failures.append(CellFailure(i, _first_line(cell.source), f"{out['ename']}: {out['evalue']}"[:300],
+                                                _kernel_failing_line(cell.source, out.get("traceback", []))))
     run.seconds = time.perf_counter() - start
     shutil.rmtree(scratch, ignore_errors=True)
     return run
@@ -253,7 +291,7 @@ def summary(runs: list[NotebookRun]) -> str:
             for k, f in enumerate(r.failures):
                 first = "" if k else "  (first failure)"
                 lines.append(f"  {r.notebook}  [{r.config}]  code cell {f.index}: {f.first_line}{first}")
-                lines.append(f"      {f.error}")
+                lines.append(f"      {f.line + ': ' if f.line else ''}{f.error}")
     else:
         lines.append(f"all {len(runs)} notebook runs passed")
     slow = sorted(runs, key=lambda r: -r.seconds)[:5]
@@ -343,7 +381,8 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
                     signal.setitimer(signal.ITIMER_REAL, 0)
                 exc = result.error_before_exec or result.error_in_exec
                 if exc is not None:
-                    bad.append(CellFailure(i, _first_line(source), f"{type(exc).__name__}: {exc}"[:300]))
+                    bad.append(CellFailure(i, _first_line(source), f"{type(exc).__name__}: {exc}"[:300],
+                                           _sweep_failing_line(source, exc)))
             try:
                 import matplotlib.pyplot as plt
                 plt.close("all")
@@ -395,17 +434,19 @@ def sweep_all(notebooks: list[Path], offsets: list[int], workers: int, timeout: 
 
 def sweep_summary(runs: list[SweepRun], offsets: list[int]) -> str:
     """Each failing cell with the offsets it failed under: how often a claim fails, not only that it does."""
-    by_cell: dict[tuple[str, int], tuple[str, list[int]]] = {}
+    by_cell: dict[tuple[str, int, str], tuple[str, list[int]]] = {}     # a failing statement: its cell, its offsets
     for r in runs:
         for offset, bad in r.failures.items():
             for f in bad:
-                by_cell.setdefault((r.notebook, f.index), (f.first_line, []))[1].append(offset)
+                by_cell.setdefault((r.notebook, f.index, f.line), (f.first_line, []))[1].append(offset)
     lines = [f"sweep: {len(runs)} notebooks x {len(offsets)} offsets"]
     if not by_cell and not any(r.crashed for r in runs):
         return lines[0] + ": every cell passed under every offset"
-    for (nb, index), (first, offs) in sorted(by_cell.items()):
+    for (nb, index, line), (first, offs) in sorted(by_cell.items()):
         lines.append(f"  {nb} code cell {index}: failed under {len(offs)} of {len(offsets)} offsets "
                      f"({' '.join(map(str, sorted(offs)[:20]))}{' ...' if len(offs) > 20 else ''})  {first}")
+        if line:
+            lines.append(f"      at {line}")
     lines += [f"  {r.notebook}: did not finish: {r.crashed}" for r in runs if r.crashed]
     return "\n".join(lines)
 

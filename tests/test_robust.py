@@ -16,7 +16,7 @@ def fragile_notebook(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# a claim about one draw"),
                 nbformat.v4.new_code_cell("import os\noff = int(os.environ.get('MANIFOLD_COURSE_SEED_OFFSET', '0'))"),
-                nbformat.v4.new_code_cell("\n# the claim\nassert off == 0, 'only true for the first draw'"),
+                nbformat.v4.new_code_cell("\n# the claim\nassert off >= 0\nassert off == 0, 'only true for the first draw'"),
                 nbformat.v4.new_code_cell("later = 'still runs'\nprint(later)")]
     path = tmp_path / "fragile.ipynb"
     nbformat.write(nb, path)
@@ -46,8 +46,10 @@ def test_a_claim_that_holds_passes_and_a_fragile_one_is_named(fragile_notebook):
     assert not bad.ok and len(bad.failures) == 1
     f = bad.failures[0]
     assert f.index == 2 and f.first_line == "# the claim" and f.error == "AssertionError: only true for the first draw"
+    assert f.line == "line 4: assert off == 0, 'only true for the first draw'"   # which of the cell's asserts failed
     text = robust.summary([ok, bad])
     assert "1 of 2 notebook runs failed" in text and "code cell 2" in text and "[seed offset 2]" in text
+    assert "line 4: assert off == 0" in text
     assert _zombie_children() == zombies_before         # each kernel was reaped, not left as a zombie process
     with warnings.catch_warnings(record=True) as caught:  # and its sockets closed, none left to the garbage collector
         warnings.simplefilter("always", ResourceWarning)
@@ -156,9 +158,10 @@ def test_a_sweep_names_the_offsets_a_claim_fails_under_and_measures_it(fragile_n
     runs = robust.sweep_all([fragile_notebook], [0, 1, 2], workers=1, timeout=30, log=lambda *a, **k: None)
     (run,) = runs
     assert sorted(run.failures) == [1, 2] and set(run.seconds) == {0, 1, 2} and not run.crashed
-    assert [(f.index, f.error) for f in run.failures[2]] == [(2, "AssertionError: only true for the first draw")]
+    assert [(f.index, f.error, f.line) for f in run.failures[2]] == [
+        (2, "AssertionError: only true for the first draw", "line 4: assert off == 0, 'only true for the first draw'")]
     text = robust.sweep_summary(runs, [0, 1, 2])
-    assert "code cell 2: failed under 2 of 3 offsets (1 2)" in text
+    assert "code cell 2: failed under 2 of 3 offsets (1 2)" in text and "at line 4: assert off == 0" in text
     assert robust.main(["--sweep", "0-2", "--upto", "2", "--measure", "off * 10", "--workers", "1",
                         str(fragile_notebook)]) == 0                   # the claim's assert is removed: nothing fails
     out = capsys.readouterr().out
