@@ -52,7 +52,7 @@ class CellFailure:
     index: int              # code-cell number, 1-based, as a reader counts the notebook's code cells
     first_line: str         # the cell's first non-empty source line
     error: str              # "AssertionError: ..." (the last line of the traceback)
-    line: str = ""          # "line 7: assert gap > 0.1": the statement of the cell that raised (a cell has many asserts)
+    line: str = ""          # "line 7: assert gap > 0.1": the statement that raised (a cell can hold many asserts)
 
 
 @dataclass

@@ -16,7 +16,8 @@ def fragile_notebook(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# a claim about one draw"),
                 nbformat.v4.new_code_cell("import os\noff = int(os.environ.get('MANIFOLD_COURSE_SEED_OFFSET', '0'))"),
-                nbformat.v4.new_code_cell("\n# the claim\nassert off >= 0\nassert off == 0, 'only true for the first draw'"),
+                nbformat.v4.new_code_cell("\n# the claim\nassert off >= 0\n"
+                                          "assert off == 0, 'only true for the first draw'"),
                 nbformat.v4.new_code_cell("later = 'still runs'\nprint(later)")]
     path = tmp_path / "fragile.ipynb"
     nbformat.write(nb, path)
