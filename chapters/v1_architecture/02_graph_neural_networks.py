@@ -519,7 +519,10 @@ plt.show()
 # (`gnn.NodeClassifier`: GCN layer, ReLU, dropout, GCN layer; Adam with weight decay, the loss on the 2 labelled nodes
 # only). The graph carries the labels to everybody else. The same network with $\hat A$ replaced by $I$ is an MLP on
 # the features alone: it never sees the other 32 members' connections, and their one-hot features share nothing
-# with the labelled two, so it can only guess (in practice its bias puts all 32 on one side: 50 %).
+# with the labelled two, so it can only guess. Usually its bias puts all 32 on one side (50 %); where its untrained
+# first-layer weights tilt a few members the other way, the guess is still a guess: the accuracy of 32 coin flips has
+# a standard deviation of $\sqrt{0.25/32} \approx 0.09$. We assert that the MLP's median run is within two of those
+# of 50 % and that every MLP run scores below every GCN run.
 # Each model is trained from 5 random starts. The GCN's mistakes are the members the Fiedler vector also misplaced:
 # over 460 runs it missed member 8 every time, member 2 in a quarter of the runs, and nobody else (30 or 31 of 32).
 # GAT depends more on its start (25 to 32 of 32 over 200 runs, median 30), so we score its median run.
@@ -540,7 +543,9 @@ for kind in ("gcn", "mlp", "gat"):
 print("accuracy on the 32 unlabelled members, 5 seeds:", {k: np.round(v, 3).tolist() for k, v in acc_karate.items()})
 print(f"members the GCN misclassified in some run: {sorted(missed_gcn)}")
 assert min(acc_karate["gcn"]) > 0.9 and missed_gcn <= set(misplaced)                # only members 2 and 8, ever
-assert np.median(acc_karate["gat"]) >= 0.85 and max(acc_karate["mlp"]) <= 0.6
+chance_sd = np.sqrt(0.25 / len(test_k))                 # 32 coin flips: the spread of a guess's accuracy, 0.088
+assert np.median(acc_karate["gat"]) >= 0.85
+assert np.median(acc_karate["mlp"]) <= 0.5 + 2 * chance_sd and max(acc_karate["mlp"]) < min(acc_karate["gcn"])
 
 # %% [markdown]
 # **A stochastic block model with noisy features.** Now the features carry some information too: 3 blocks of 100
