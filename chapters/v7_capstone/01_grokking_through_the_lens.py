@@ -228,9 +228,14 @@ chance = 3 * 3 / (CFG.p // 2)                    # expected overlap of two rando
 print(f"key frequencies shared by 'before' and 'after' (of 3): {overlap.tolist()}; by chance {chance:.2f} on average")
 assert overlap.mean() >= 1.5 > chance            # the features exist before the jump
 loop_init, loop_after = stat("init", "loop"), stat("after", "loop")
-print(f"loop at initialisation {np.round(loop_init, 2).tolist()}, after {np.round(loop_after, 2).tolist()}")
+print(f"clearest loop at initialisation {np.round(loop_init, 2).tolist()}, after {np.round(loop_after, 2).tolist()}")
+# Every key plane (three per run), not only the clearest: at initialisation the clearest of three is a maximum over noise.
+planes = {which: np.array([G.key_plane_loop(G.residue_embedding(checkpoint(*k, which), CFG.p), f)
+                           for k in runs for f in shape[k + (which,)]["keys"]]) for which in ("init", "after")}
+print(f"loop in all {len(planes['after'])} key planes: median {np.median(planes['init']):.2f} at initialisation, "
+      f"{np.median(planes['after']):.2f} after")
 print(f"parallelogram index after: {np.round(stat('after', 'para'), 3).tolist()}")
-assert np.median(loop_after) > np.median(loop_init)
+assert np.median(planes["after"]) > np.median(planes["init"])
 assert (stat("after", "para") < 0.05).all()
 
 # %%
@@ -255,12 +260,14 @@ plt.show()
 # two, typically) were already among the top three at the memorisation step, well above chance (printed): the
 # Fourier features form largely *before* the test accuracy jumps, as Nanda et al. found (their "circuit formation"
 # precedes the "cleanup" of the memorising solution). Which $k$ are learned differs between seeds, an accident of
-# initialisation. The loop in the key planes is clearer after training than at initialisation (the median over
-# runs), but it is a noisy loop, not a clean circle, in several runs: with $D = 32$ and several key frequencies, each
-# plane holds only part of the structure. That is why the clearest of the three key planes is measured: measured while
-# writing over 16 seeds (32 runs), it grew in 31 runs, while the strongest plane alone grew in 26, and at one seed
-# offset in only 1 of the 4 runs of this cell, so the median of four runs failed there. The parallelogram index is
-# essentially zero:
+# initialisation. The loop in the key planes is clearer after training than at initialisation, but it is a noisy
+# loop, not a clean circle, in several runs: with $D = 32$ and several key frequencies, each plane holds only part of
+# the structure, and one run's clearest plane is a noisy measure. It grew in 117 of 124 runs (the four of this cell at
+# 31 seed offsets, 100-129 and 144), but at offset 144 in only 1 of the 4, so a median over the four runs' clearest
+# planes is not a claim that holds for every draw. Pooling every key plane (three per run, twelve in all) is: the
+# median loop over them was higher after training than at initialisation at all 31 offsets (by 0.06 to 0.37; at
+# initialisation the median plane's loop was 0.09 to 0.24, after training 0.19 to 0.48), and that is what the cell
+# asserts. The parallelogram index is essentially zero:
 #
 # > **Careful.** Liu et al. ("Towards Understanding Grokking: An Effective Theory of Representation Learning",
 # > NeurIPS 2022, arXiv:2205.10343) predict *parallelograms*, $E_a + E_b \approx E_c + E_d$ when $a + b \equiv c + d$,
@@ -313,21 +320,25 @@ for (opt, seed), r in runs.items():
 lb = np.array([lip_logits[k + ("before",)] for k in runs])
 la = np.array([lip_logits[k + ("after",)] for k in runs])
 print(f"local Lipschitz of the answer logits: before {np.round(lb).tolist()}, after {np.round(la).tolist()}")
-assert (tw_attn_after < tw_attn_before).all()
-assert (pca_after >= pca_before).all()
-assert (la > 1.1 * lb).all()
+assert max(tw_attn_before.max(), tw_attn_after.max()) < 1             # clusters: at most 0.38 over 152 runs
+assert np.median(tw_attn_after - tw_attn_before) < 0                # falls in the median run (all but 2 of 152)
+assert np.median(pca_after - pca_before) > 0                        # rises in the median run (all but 4 of 152)
+assert (la > 1.1 * lb).all()                                        # every run: 1.17x or more over 152
 
 # %% [markdown]
-# What holds in every run:
+# What holds (in 152 runs, the four of this cell at 38 seed offsets, 100-129 and 140-147):
 #
-# - **TwoNN is below 1** at the answer position, before and after: the $p^2$ points gather into tight clusters (by
+# - **TwoNN is below 1** at the answer position, before and after (attention output: at most 0.38): the $p^2$ points gather into tight clusters (by
 #   the answer, largely), and TwoNN, which only sees nearest neighbours, reads a cloud of clusters as nearly
-#   zero-dimensional. It **falls** further after the jump (attention output), as the clusters tighten.
-# - **PCA-95 % rises** (block output): the generalising solution spreads over more linear directions, one pair per
+#   zero-dimensional. It **falls** further after the jump (attention output), as the clusters tighten: in all but 2
+#   of the 152 runs, so the cell asserts it for the median run.
+# - **PCA-95 % rises** (block output), by a component or two, in all but 4 of the 152 runs (it fell by one or two in
+#   those; asserted for the median run): the generalising solution spreads over more linear directions, one pair per
 #   key frequency. The two estimators disagree on the direction of change because they measure different things
 #   (local vs global dimension): a single "intrinsic dimension" of a representation is not well defined here.
-# - **The logits become more sensitive** to the embedding: the local Lipschitz estimate grows after the jump (the
-#   network is more confident, so a small move of the embedding moves the logits more).
+# - **The logits become more sensitive** to the embedding, in every run: the local Lipschitz estimate grows after the
+#   jump, by a factor of 1.17 or more (the network is more confident, so a small move of the embedding moves the
+#   logits more).
 #
 # > **Careful.** Part 2 D1 says that a lower last-layer intrinsic dimension goes with better generalisation
 # > (Ansuini et al. 2019). Here TwoNN agrees and PCA disagrees, on the same model, and TwoNN's value below 1 says
@@ -354,13 +365,15 @@ for (opt, seed), r in runs.items():
           f"loop {int4[opt, seed]['loop']:.2f} -> {int4[opt, seed]['loop_int4']:.2f}")
 acc_drop = np.array([v["acc"] - v["acc_int4"] for v in int4.values()])
 loop_int4 = np.array([v["loop_int4"] for v in int4.values()])
+loop_float = np.array([v["loop"] for v in int4.values()])
 assert (acc_drop <= 0.1).all() and min(v["acc_int4"] for v in int4.values()) >= 0.8
-assert np.median(loop_int4) > np.median(loop_init)
+assert abs(np.median(loop_int4) - np.median(loop_float)) < 0.15    # INT4 keeps the loop (moved 0.095 at most)
 
 # %% [markdown]
 # The answer survives: INT4 per channel costs at most a few points of test accuracy in every run (asserted: at most
-# 10 points, and at least 80 % left), and the loop of the key planes stays above the
-# initialisation's (median over runs). Sixteen levels per row are enough here because the weights the network
+# 10 points, and at least 80 % left), and the clearest loop of the key planes stays where the float model drew it:
+# INT4 moved the median over the runs by at most 0.095 at 31 seed offsets (100-129 and 144; asserted: less than 0.15),
+# small beside the spread between the runs' own loops (0.08 to 0.48). Sixteen levels per row are enough here because the weights the network
 # relies on are few and large, and per-channel scales keep each row's range.
 
 # %% [markdown]
@@ -421,7 +434,7 @@ print(f"chapter CPU time: {time.process_time() - T0:.1f} s")
 #   250 steps on every seed; AdamW varied much more.
 # - The Fourier key frequencies were largely in place before the jump (Nanda et al.); the key plane shows a loop, noisier
 #   than a textbook circle; Liu et al.'s parallelograms do not describe this architecture.
-# - Through the lens: TwoNN below 1 and falling, PCA-95 % rising, the logits' Lipschitz estimate rising: three
+# - Through the lens (in the median run): TwoNN below 1 and falling, PCA-95 % rising, the logits' Lipschitz estimate rising: three
 #   honest numbers that do not add up to one "dimension".
 # - INT4 per channel kept the accuracy within a few points and the loop; the Triton RMSNorm gave the same logits.
 #
