@@ -164,6 +164,11 @@ def _line_of(source: str, number: int | None) -> str:
     return f"line {number + blank}: {lines[number + blank - 1].strip()[:100]}"
 
 
+def _where(f: CellFailure) -> str:
+    """``"line 7: assert gap > 0.1: "`` before a failure's error, or nothing where the line is unknown."""
+    return f"{f.line}: " if f.line else ""
+
+
 def _kernel_failing_line(source: str, traceback: list[str]) -> str:
     """The statement of the cell that raised, from a kernel's traceback: its first ``Cell In[n], line k`` frame is
     the cell itself (later ones are functions the cell called, in earlier cells or libraries)."""
@@ -274,7 +279,7 @@ def run_all(notebooks: list[Path], cfgs: list[Config], workers: int, timeout: fl
             if run.outside_cells > 30:          # normally 1-2 s; once a run waited minutes with every cell done
                 log(f"       {run.outside_cells:.0f} s outside the cells (kernel start, waits, shutdown)", flush=True)
             for f in run.failures:
-                log(f"       code cell {f.index}: {f.first_line}\n         {f.error}", flush=True)
+                log(f"       code cell {f.index}: {f.first_line}\n         {_where(f)}{f.error}", flush=True)
             if run.crashed:
                 log(f"       did not finish: {run.crashed}", flush=True)
     return runs
@@ -291,7 +296,7 @@ def summary(runs: list[NotebookRun]) -> str:
             for k, f in enumerate(r.failures):
                 first = "" if k else "  (first failure)"
                 lines.append(f"  {r.notebook}  [{r.config}]  code cell {f.index}: {f.first_line}{first}")
-                lines.append(f"      {f.line + ': ' if f.line else ''}{f.error}")
+                lines.append(f"      {_where(f)}{f.error}")
     else:
         lines.append(f"all {len(runs)} notebook runs passed")
     slow = sorted(runs, key=lambda r: -r.seconds)[:5]
@@ -424,7 +429,8 @@ def sweep_all(notebooks: list[Path], offsets: list[int], workers: int, timeout: 
                 f"{len(run.seconds) - len(run.failures)} of {len(offsets)} offsets passed", flush=True)
             for offset, bad in sorted(run.failures.items()):
                 for f in bad:
-                    log(f"       offset {offset}: code cell {f.index}: {f.first_line}\n         {f.error}", flush=True)
+                    log(f"       offset {offset}: code cell {f.index}: {f.first_line}\n         {_where(f)}{f.error}",
+                        flush=True)
             for offset, value in sorted(run.values.items()):
                 log(f"       offset {offset} ({run.seconds.get(offset, 0):.1f} s): {measure} = {value}", flush=True)
             if run.crashed:
