@@ -522,7 +522,7 @@ assert all(a >= b for a, b in zip(ranks, ranks[1:]))
 # words, embedded by its centroid and written back into the store with a high importance.
 
 # %%
-purity = {}
+purity, reflection_first = {}, []
 for seed in SEEDS:
     ms = life(seed)
     tf = TfidfVectorizer(stop_words="english").fit([m["text"] for m in ms])
@@ -540,12 +540,20 @@ for seed in SEEDS:
     q = tf.transform(["what food does alice like"]).toarray()[0]
     best = store.search(q, 1)[0]
     print(f"seed {seed}: reflections {notes}; food query -> {best[2]!r} (cosine {best[1]:.2f})")
-    assert best[2].startswith("I notice") and "alice" in best[2]
-assert min(purity.values()) >= 0.95
+    reflection_first.append(best[2].startswith("I notice") and "alice" in best[2])
+assert sum(reflection_first) >= len(SEEDS) - 1         # the reflection about Alice answers first (598 runs of 600)
+topical = [min(purity[seed, c] for c in range(3)) >= 0.95 for seed in SEEDS]    # each cluster one person's topic
+assert sum(topical) >= len(SEEDS) - 1                  # k-means can split the largest topic instead (3 runs of 600)
 
 # %% [markdown]
-# In every seed the three clusters are the three people's topics (each at least 95% one topic), and the food
-# question now retrieves the reflection about Alice first: one memory that summarises forty. (Our reflection
+# The food question now retrieves the reflection about Alice first: one memory that summarises forty. And the three
+# clusters are the three people's topics (each at least 95 % one topic). Both hold in all seeds but at most one, which
+# is what the cell asserts: over 600 runs (seed offsets 100-299, three seeds each) the reflection came first in 598
+# (in the other two a raw memory such as "alice said the curry was not spicy enough" was nearer to the question), and
+# the clusters were the topics in 597. k-means minimises
+# the spread within clusters, not "topics": in the three other runs one person had about twice as many memories as
+# another (48-61 of 120 about work), and splitting those by template cost less than separating the two smaller
+# topics, so k-means split work in two and merged food with music. (Our reflection
 # says "alice spicy ..." where the paper's LLM would write "Alice likes spicy food"; the retrieval mechanics are the same.)
 #
 # ## Manifold lens: hallucination and missing boundary conditions (F6, F7)
