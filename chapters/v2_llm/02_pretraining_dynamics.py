@@ -149,7 +149,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Our exponents are our own. The log-log slope is stable: over 59 training seeds (offsets 0-15, 100-142 and 144 of
+# Our exponents are our own. The log-log slope is stable: over 59 training seeds (offsets 0-15, 100-139, 141, 142 and 144 of
 # `MANIFOLD_COURSE_SEED_OFFSET`) $\alpha_N$ lay between 0.059 and 0.085 (we assert 0.05 to 0.10), close to Kaplan's
 # 0.076, but that is partly luck; $\alpha_D$ of the largest model lay between 0.15 and 0.20. Five models trained for a fixed, short budget are
 # not at convergence: the largest ones are limited by data, which bends the curve (the offset fit absorbs it into
@@ -287,7 +287,7 @@ chinchilla_allocator(23.0)
 # simplest shadow on our sweep: the number of tokens each size needs to reach a given online loss (log-log
 # interpolation of the curves above). The smallest model never gets there within 300 steps (in some seeds the second
 # smallest does not either). Among those that do, larger models need fewer tokens: each needs fewer than the model two
-# sizes below it (at most 0.8 times as many over 43 seeds, offsets 100-142 and 144), and the largest needs at most 0.7
+# sizes below it (at most 0.8 times as many over 43 seeds, offsets 100-139, 141, 142 and 144), and the largest needs at most 0.7
 # times what the smallest one that gets there needs (0.25 to 0.67 over those seeds). Two neighbouring sizes can tie: the curve is read at four points, and in
 # one draw of 59 the largest model needed 2 % more tokens than the next one.
 
@@ -572,7 +572,7 @@ print(f"RoPE as trained: positions 0-31 {early:.3f}, positions 96-127 {late:.3f}
 assert late > early + 0.3
 
 # %% [markdown]
-# What we measured, honestly (ranges over 16 training seeds, offsets 0-15; 43 more, offsets 100-142 and 144, widened
+# What we measured, honestly (ranges over 16 training seeds, offsets 0-15; 43 more, offsets 100-139, 141, 142 and 144, widened
 # some of them as given): plain RoPE degrades past the training length, and the more the further past it. Just past
 # it, at 2x, the damage is small: the loss at $T = 64$ lay within $-0.08$ to $+0.11$ nats of that at $T = 32$
 # (positions 32-63 see angles only a little beyond those trained), always less than the next doubling adds (at most
@@ -619,7 +619,7 @@ assert max(ids_by_layer) < 8
 
 # %% [markdown]
 # The trained model's updates turn by less than a right angle on average (1.31 to 1.51 rad over 59 seeds, offsets
-# 0-15, 100-142 and 144: successive layers partly continue each other's direction; a random walk's angle strayed
+# 0-15, 100-139, 141, 142 and 144: successive layers partly continue each other's direction; a random walk's angle strayed
 # from $\pi/2$ by at most 0.013 in the 43 of those draws where we recorded it, so we assert the trained model's is more than 0.03 below it), and its paths
 # are straighter than the same GPT's at initialisation in every seed (asserted). Against random walks with the same step
 # sizes the comparison is not settled by one draw: the trained paths were straighter in 58 of the 59 seeds, and the
