@@ -365,7 +365,8 @@ lip = mlp_r.column("lipschitz")
 assert lip[-1] > 4 * lip[0]                            # the digits MLP amplifies input perturbations toward the logits
 hidden = [row for rep in R.values() for row in rep.rows[1:-1]]          # every layer but the input and the output
 assert all(row["coverage_entropy"] > 0.85 for row in hidden)
-assert all(row["dead_fraction"] < 0.3 for row in hidden)
+assert np.median([row["dead_fraction"] for row in hidden]) < 0.1          # the typical layer: few dead units
+assert all(row["dead_fraction"] < 0.5 for row in hidden)                  # and no layer loses most of its units
 assert max(gpt_r.column("dead_fraction")) < 0.05                       # no ReLU there: almost every coordinate > 0 somewhere
 
 # %% [markdown]
@@ -374,8 +375,10 @@ assert max(gpt_r.column("dead_fraction")) < 0.05                       # no ReLU
 #   a different map altogether (a residual toward the data, not a class score). A single Lipschitz number says little without the model's purpose.
 # - **Coverage.** Unit use is even in every model (normalised entropy above 0.85 at every hidden layer); the GPT's
 #   residual stream has almost no dead coordinate (it is not a ReLU layer: coordinates take both signs). Dead
-#   units appear where ReLUs and SiLUs are (the MLP's stem, the CNN's convolutions, the denoiser's trunk), always
-#   under 30 % of a layer: no large "hole". (In 1 of 43 draws one of the GPT's 64 coordinates stayed negative on every
+#   units appear where ReLUs and SiLUs are (the MLP's stem, the CNN's convolutions, the denoiser's trunk), few in the
+#   typical layer (asserted: under 10 % in the median hidden layer) and under half of any layer: no large "hole". A
+#   narrow layer can lose whole channels, though: the CNN's first convolution has only 8, and in 1 of 100 draws (seed
+#   offsets 100-199) 3 of them never fired on the test digits, 37.5 % of the layer (the next largest: 26 %). (In 1 of 43 draws one of the GPT's 64 coordinates stayed negative on every
 #   probe input, so "dead" by this measure, which is a ReLU notion; we assert under 5 %.)
 #
 # ## 7. The road: six pictures of the course
