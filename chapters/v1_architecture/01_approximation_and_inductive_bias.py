@@ -475,18 +475,19 @@ for name, make in (("MLP", small_mlp), ("CNN", small_cnn)):
     shift_acc[name] = [accuracy(model, eq.shift(X_img[test_idx], s, 3), y_dig[test_idx]) for s in (0, 1, 2)]
     print(f"{name:4s} ({sum(p.numel() for p in model.parameters()):5d} parameters): test accuracy {shift_acc[name][0]:.3f}; "
           f"digits shifted right by 1 pixel {shift_acc[name][1]:.3f}, by 2 pixels {shift_acc[name][2]:.3f}")
-assert min(a[0] for a in shift_acc.values()) > 0.9                # 0.93 to 0.98 over 20 seeds
+assert min(a[0] for a in shift_acc.values()) > 0.8                # both classify (chance 0.1): 0.87 to 0.99 over 120 seeds
 assert shift_acc["CNN"][2] == shift_acc["CNN"][0]                 # a multiple of the stride: exactly invariant
-assert shift_acc["CNN"][1] < shift_acc["CNN"][0] - 0.05           # one pixel: far from invariant (drops 0.17 to 0.49)
-assert shift_acc["MLP"][2] < 0.3                                  # the MLP has no notion of translation (0.11 to 0.18)
+assert shift_acc["CNN"][1] < shift_acc["CNN"][0] - 0.05           # one pixel: far from invariant (drops 0.15 to 0.51)
+assert shift_acc["MLP"][2] < 0.3                                  # the MLP has no notion of translation (0.09 to 0.22)
 assert eq.equivariance_error(model, lambda z: eq.shift(z, 2, 3), ident, X_img[test_idx]) < 1e-6   # CNN logits: same
 
 # %% [markdown]
-# Both reach over 90 % test accuracy on centred digits (0.93 to 0.98 over 20 seeds). For a shift by two pixels, a
+# Both classify centred digits well: test accuracy 0.93 to 0.99 for the MLP and 0.87 to 0.98 for the CNN over 120 seeds
+# (20 while writing and seed offsets 100-199; the cell asserts above 0.8, chance being 0.1). For a shift by two pixels, a
 # multiple of the pooling stride, the circular CNN computes *exactly* the same outputs: its accuracy does not move.
-# A one-pixel shift falls between the pooling cells and costs it a lot of accuracy (between 17 and 49 points over
-# 20 seeds). The MLP, with no notion of translation at all, gets most of the digits shifted by two pixels wrong
-# (11 % to 18 % right; chance is 10 %).
+# A one-pixel shift falls between the pooling cells and costs it a lot of accuracy (between 15 and 51 points over
+# the 120 seeds). The MLP, with no notion of translation at all, gets most of the digits shifted by two pixels wrong
+# (9 % to 22 % right; chance is 10 %).
 #
 # ### Attention is permutation-equivariant until positions are added
 #
