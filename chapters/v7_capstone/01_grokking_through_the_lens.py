@@ -212,8 +212,10 @@ shape = {}
 for (opt, seed) in runs:
     for which in ("init", "before", "after"):
         E = G.residue_embedding(checkpoint(opt, seed, which), CFG.p)
-        shape[opt, seed, which] = dict(keys=G.fourier_key_frequencies(E, 3), conc=G.fourier_concentration(E, 3),
-                                       loop=G.clearest_key_loop(E), para=G.parallelogram_score(E, 0.2))
+        keys = G.fourier_key_frequencies(E, 3)
+        planes = [G.key_plane_loop(E, k) for k in keys]          # the loop in each key plane; the clearest is their max
+        shape[opt, seed, which] = dict(keys=keys, conc=G.fourier_concentration(E, 3), planes=planes,
+                                       loop=max(planes), para=G.parallelogram_score(E, 0.2))
 for (opt, seed, which), v in shape.items():
     print(f"{opt:5s} seed {seed} {which:6s}: key frequencies {v['keys']}, top-3 power share {v['conc']:.2f}, "
           f"H1 bar / median distance {v['loop']:.2f}, parallelograms {v['para']:.3f}")
@@ -230,8 +232,7 @@ assert overlap.mean() >= 1.5 > chance            # the features exist before the
 loop_init, loop_after = stat("init", "loop"), stat("after", "loop")
 print(f"clearest loop at initialisation {np.round(loop_init, 2).tolist()}, after {np.round(loop_after, 2).tolist()}")
 # Every key plane (three per run), not only the clearest: at initialisation the clearest of three is a maximum over noise.
-planes = {which: np.array([G.key_plane_loop(G.residue_embedding(checkpoint(*k, which), CFG.p), f)
-                           for k in runs for f in shape[k + (which,)]["keys"]]) for which in ("init", "after")}
+planes = {which: stat(which, "planes").ravel() for which in ("init", "after")}
 print(f"loop in all {len(planes['after'])} key planes: median {np.median(planes['init']):.2f} at initialisation, "
       f"{np.median(planes['after']):.2f} after")
 print(f"parallelogram index after: {np.round(stat('after', 'para'), 3).tolist()}")
