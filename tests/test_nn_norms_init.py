@@ -317,6 +317,16 @@ def test_total_and_excess_variation_of_simple_surfaces():
     assert landscape.excess_variation(np.cos(6 * A) + B**2) > 1.5
 
 
+def test_cliff_ratio_tells_a_bowl_from_a_plateau_with_a_cliff_at_any_scale():
+    a = np.linspace(-1, 1, 21)
+    A, B = np.meshgrid(a, a, indexing="ij")
+    bowl = A**2 + B**2
+    cliff = 0.01 * bowl + 100.0 * np.maximum(bowl - 1, 0)             # a flat floor walled in beyond radius 1
+    assert landscape.cliff_ratio(bowl) < 3
+    assert landscape.cliff_ratio(cliff) > 100
+    assert landscape.cliff_ratio(1e4 * cliff) == pytest.approx(landscape.cliff_ratio(cliff))
+
+
 def test_lesion_of_no_block_is_the_intact_accuracy_and_the_model_is_untouched():
     m = _small_model(residual=True)
     X = torch.randn(50, 6)

@@ -120,6 +120,18 @@ def total_variation(grid) -> float:
     return float(steps.mean())
 
 
+def cliff_ratio(grid, q: float = 0.95) -> float:
+    """The q-quantile of the steps between neighbouring grid values over their median: a scale-free cliff detector.
+
+    A smooth bowl sampled on a grid has steps that grow steadily towards its rim (ratio of a few); a plateau cut by
+    cliffs has many tiny steps and a few huge ones (ratio in the tens or hundreds). Multiplying the surface by a
+    constant leaves the ratio unchanged, unlike ``total_variation``.
+    """
+    f = np.asarray(grid, dtype=np.float64)
+    steps = np.concatenate([np.abs(np.diff(f, axis=0)).ravel(), np.abs(np.diff(f, axis=1)).ravel()])
+    return float(np.quantile(steps, q) / max(float(np.median(steps)), 1e-300))
+
+
 def excess_variation(grid) -> float:
     r"""Total variation along every grid line divided by what a valley-shaped line would need, averaged over lines.
 
