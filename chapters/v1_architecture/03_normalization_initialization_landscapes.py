@@ -410,7 +410,10 @@ for name, steps in mlp_table.items():
     print(f"{name:22s}: {steps:5.0f} steps")
 assert all(mlp_table[k] < mlp_table["raw, no norm"] for k in mlp_table if k != "raw, no norm")
 assert mlp_table["raw + BatchNorm"] <= min(mlp_table.values())     # no variant faster (ties at the 10-step check)
-assert mlp_table["ZCA-whitened, no norm"] >= 0.7 * mlp_table["standardised, no norm"]    # whitening the input adds little
+mlp_gain = mlp_table["standardised, no norm"] / mlp_table["ZCA-whitened, no norm"]
+print(f"whitening instead of standardising: {mlp_gain:.2f}x fewer steps for the MLP, "
+      f"{lin_steps['standardised'] / lin_steps['ZCA-whitened']:.0f}x for the linear model")
+assert mlp_gain < 2            # whitening the input adds little to the MLP (28 draws: 0.8x to 1.5x); linear: over 5x
 
 # %% [markdown]
 # For the linear model whitening is dramatically faster (a condition number of 1 makes gradient descent converge
@@ -419,7 +422,10 @@ assert mlp_table["ZCA-whitened, no norm"] >= 0.7 * mlp_table["standardised, no n
 # eleven, tied with the whitened input at the 10-step resolution of the check); LayerNorm and RMSNorm land near the
 # standardised and whitened inputs. Over eleven seed offsets: raw 85-110 steps, BatchNorm 25-40, LayerNorm 40-55,
 # RMSNorm 40-65, standardised 40-55, ZCA-whitened 40-50; the order between LayerNorm, RMSNorm and the two input
-# transforms changes from seed to seed, so we assert only what held every time. The effect of norm layers on the
+# transforms changes from seed to seed, so we assert only what held every time. Whitening instead of standardising
+# the input made the MLP 0.8 to 1.5 times as fast (in steps to 95 %) over 28 draws (seed offsets 0-10, 174 and 188-203;
+# the 1.5x at offset 174, where the standardised median was 60 steps, is the 10-step check and two seeds at work),
+# against more than 5x for the linear model; we assert under 2x. The effect of norm layers on the
 # *conditioning* of the features, measured above, is modest, and why they help is still debated (smoother
 # landscapes, Santurkar et al. 2018, arXiv:1805.11604; scale invariance; an implicit learning-rate schedule). One
 # small task ranks nothing in general.
