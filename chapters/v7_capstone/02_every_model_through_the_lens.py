@@ -154,8 +154,10 @@ display(HTML("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>" +
 #   The Lipschitz estimate grows through the stream: the final RMSNorm's output moves more than 1.3 times as much per
 #   unit embedding perturbation as the first block's.
 # - **Circle denoiser.** The data is a circle thickened by noise, and TwoNN stays near 2 at every layer. The loop is
-#   plain at the input and survives the first hidden layer (the longest $H_1$ bar is more than 0.3 of the cloud's
-#   median pairwise distance at both, where a loop-free Gaussian blob of as many points stays below 0.3); deeper in,
+#   plain at the input and survives the first hidden layer: the longest $H_1$ bar was 0.41 to 0.70 of the cloud's
+#   median pairwise distance at both over 50 draws (seed offsets 150-199), where a loop-free Gaussian blob of as many
+#   points gives 0.16 in the median and below 0.28 in 99 % of 5000 draws (a few reached 0.40: one blob's longest bar
+#   is a noisy yardstick). We assert more than 1.5 times the median of five blobs; deeper in,
 #   how much of it is left varies from seed to seed. That is what the task asks for: near the data the predicted
 #   noise points *toward the circle*, a function of the distance to it more than of the angle along it, so the output
 #   need not keep the angle's loop.
@@ -173,10 +175,10 @@ for rep in (mlp_r, cnn_r):
 assert all(row["pca95"] <= 64 // 4 + 2 for row in gpt_r.rows), gpt_r.column("pca95")
 assert all(row["twonn"] < row["pca95"] for row in gpt_r.rows[1:]), (gpt_r.column("twonn"), gpt_r.column("pca95"))
 assert gpt_r.row("norm_f")["lipschitz"] > 1.3 * gpt_r.row("blocks.0")["lipschitz"]
-null_h1 = max(lens.loops(numpy_rng(s).standard_normal((400, 2)))["h1_rel"] for s in range(5))   # no loop
+null_h1 = [lens.loops(numpy_rng(s).standard_normal((400, 2)))["h1_rel"] for s in range(5)]   # no loop at all
 print(f"longest H1 bar / median distance: circle denoiser {np.round(den_r.column('h1_rel'), 2).tolist()}; "
-      f"Gaussian blobs of 400 points, at most {null_h1:.2f}")
-assert min(den_r.column("h1_rel")[:2]) > 0.3 > null_h1, den_r.column("h1_rel")
+      f"five Gaussian blobs of 400 points {np.round(sorted(null_h1), 2).tolist()}")
+assert min(den_r.column("h1_rel")[:2]) > 1.5 * np.median(null_h1), (den_r.column("h1_rel"), null_h1)
 assert all(1.5 < t < 2.5 for t in den_r.column("twonn")), den_r.column("twonn")
 assert all(p <= 3 for p in pol_r.column("pca95")), pol_r.column("pca95")
 assert pol_r.rows[0]["twonn"] > pol_r.rows[0]["pca95"]
