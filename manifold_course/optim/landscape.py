@@ -113,11 +113,15 @@ def nonconvex_fraction(grid, alphas, betas, rel: float = 0.05) -> float:
     return float(np.mean((lo < 0) & (np.abs(lo) > rel * np.abs(hi))))
 
 
+def _grid_steps(grid) -> np.ndarray:
+    """Absolute differences between neighbouring grid values along both axes, flattened."""
+    f = np.asarray(grid, dtype=np.float64)
+    return np.concatenate([np.abs(np.diff(f, axis=0)).ravel(), np.abs(np.diff(f, axis=1)).ravel()])
+
+
 def total_variation(grid) -> float:
     """Mean absolute difference between neighbouring grid values (both axes): how much the surface goes up and down."""
-    f = np.asarray(grid, dtype=np.float64)
-    steps = np.concatenate([np.abs(np.diff(f, axis=0)).ravel(), np.abs(np.diff(f, axis=1)).ravel()])
-    return float(steps.mean())
+    return float(_grid_steps(grid).mean())
 
 
 def cliff_ratio(grid, q: float = 0.95) -> float:
@@ -127,8 +131,7 @@ def cliff_ratio(grid, q: float = 0.95) -> float:
     cliffs has many tiny steps and a few huge ones (ratio in the tens or hundreds). Multiplying the surface by a
     constant leaves the ratio unchanged, unlike ``total_variation``.
     """
-    f = np.asarray(grid, dtype=np.float64)
-    steps = np.concatenate([np.abs(np.diff(f, axis=0)).ravel(), np.abs(np.diff(f, axis=1)).ravel()])
+    steps = _grid_steps(grid)
     return float(np.quantile(steps, q) / max(float(np.median(steps)), 1e-300))
 
 
