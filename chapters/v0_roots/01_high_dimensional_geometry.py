@@ -727,8 +727,8 @@ assert topology.max_persistence(noisy) < 0.5 * topology.max_persistence(H1["nois
 # key frequencies $k$ (Nanda et al. 2023, arXiv:2301.05217; Liu et al. 2022, arXiv:2205.10343). The P1 experiment
 # measures this with two tools: the Fourier power of the embeddings over the residue index $a$, and the $H_1$
 # barcode of the embeddings projected on the plane of the strongest frequency. Before training on the real thing,
-# we validate the pipeline on a planted answer: a 64-dimensional embedding built from frequencies 5, 17 and 23 plus
-# noise, against a purely random embedding.
+# we validate the pipeline on a planted answer: a 64-dimensional embedding made of three circles, at frequencies 5,
+# 17 and 23, in three orthogonal planes, plus noise, against a purely random embedding.
 
 # %%
 p_mod = 59
@@ -736,7 +736,8 @@ a_idx = np.arange(p_mod)
 rng_p1 = numpy_rng(11)
 fourier = np.concatenate([np.stack([np.cos(2 * np.pi * k * a_idx / p_mod), np.sin(2 * np.pi * k * a_idx / p_mod)], 1)
                           for k in (5, 17, 23)], axis=1)                           # (59, 6)
-emb_planted = fourier @ rng_p1.standard_normal((6, 64)) / math.sqrt(6) + 0.1 * rng_p1.standard_normal((p_mod, 64))
+planes = np.linalg.qr(rng_p1.standard_normal((64, 6)))[0].T * math.sqrt(64 / 6)   # 3 orthogonal planes, (6, 64)
+emb_planted = fourier @ planes + 0.1 * rng_p1.standard_normal((p_mod, 64))
 emb_random = rng_p1.standard_normal((p_mod, 64))
 
 
@@ -749,7 +750,7 @@ def fourier_plane_loops(E: np.ndarray) -> tuple[list[int], float, int]:
     basis, _ = np.linalg.qr(np.stack([coef[top[0]].real, coef[top[0]].imag], 1))   # (D, 2) orthonormal
     P = E @ basis                                                        # (p, 2) projection
     P = P / np.sqrt(((P - P.mean(0)) ** 2).sum(1).mean())               # unit RMS radius: a scale-free threshold
-    loops = topology.count_long_bars(topology.persistence(P)[1], 0.5)
+    loops = topology.count_long_bars(topology.persistence(P)[1], 1.0)   # a clean circle's bar is about 1.4
     return sorted(int(k) for k in top), float(power[top].sum() / power.sum()), loops
 
 
@@ -759,6 +760,15 @@ top_planted, share_planted, loops_planted = fourier_plane_loops(emb_planted)
 _, share_random, loops_random = fourier_plane_loops(emb_random)
 assert top_planted == [5, 17, 23] and share_planted > 0.9 and loops_planted == 1
 assert share_random < 0.3 and loops_random == 0
+
+# %% [markdown]
+# With the projection scaled to unit RMS radius, the threshold for a "long" bar is scale-free. A clean circle of 59
+# points has an $H_1$ bar of about 1.4 (1.38 or more over 1000 seed offsets of this cell); the random embedding's
+# longest bar was at most 0.69 over the same draws (above 0.5 in 4 of them): we count bars longer than 1.0. The planes
+# matter. When the three circles are mixed into $\mathbb R^{64}$ by a random, non-orthogonal matrix instead, the plane
+# of one frequency also catches the shadows of the other two; its points then wobble in and out by up to half the
+# radius, the hole partly fills, and the longest bar fell below 0.5 in 2.4 % of 1000 draws (to 0.23 at worst). A
+# learned embedding can have such overlapping planes, so a missing loop there is weaker evidence than a found one.
 
 # %% [markdown]
 # ## Cover's theorem: more dimensions, more separable labelings
