@@ -709,15 +709,20 @@ plt.show()
 
 # %% [markdown]
 # > **Careful.** Persistent homology is sensitive to sampling density and noise: with noise 0.3 instead of 0.05 the
-# > circle's loop is much shorter-lived, and with fewer points or outliers it can vanish among the noise bars.
-# > Count bars relative to the noise level, not absolutely. And claims that "more holes in a network's
-# > representation mean more intelligence or self-awareness" have no operational content: keep the measurement,
-# > drop the interpretation.
+# > circle's loop is much shorter-lived (its bar was 0.12 to 0.53 times as long over 400 seed offsets, a third in the
+# > median; the median of seven draws was at most 0.47 over 200 offsets; we assert under a half), and with fewer points
+# > or outliers it can vanish among the noise bars. Count bars relative to the noise level, not absolutely. And claims
+# > that "more holes in a network's representation mean more intelligence or self-awareness" have no operational
+# > content: keep the measurement, drop the interpretation.
 
 # %%
-noisy = topology.persistence(data.noisy_circle(200, noise=0.3, seed=0))[1]
-print(f"longest H1 bar: noise 0.05 -> {topology.max_persistence(H1['noisy circle']):.2f}, noise 0.3 -> {topology.max_persistence(noisy):.2f}")
-assert topology.max_persistence(noisy) < 0.5 * topology.max_persistence(H1["noisy circle"])
+def longest_loop(noise, seed):
+    return topology.max_persistence(topology.persistence(data.noisy_circle(200, noise=noise, seed=seed))[1])
+
+
+shrink = np.array([longest_loop(0.3, s) / longest_loop(0.05, s) for s in range(7)])   # seven circles of each kind
+print(f"longest H1 bar, noise 0.3 over noise 0.05, seven seeds: {np.round(shrink, 2)}")
+assert np.median(shrink) < 0.5                     # one draw: 0.12-0.53 over 400 offsets, median 0.33
 
 # %% [markdown]
 # ## Manifold lens (P1): is there a loop in a learned representation?
