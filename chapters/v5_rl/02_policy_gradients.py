@@ -393,16 +393,16 @@ plt.show()
 # as in Isaac Gym or Brax) with a larger network and minibatch.
 #
 # **Step size: PPO against the vanilla policy gradient.** Now both at a learning rate of $3\times10^{-2}$, 30 times
-# larger than above, for 12 288 steps (24 rollouts) and three seeds. "Vanilla" uses the same rollouts, epochs and minibatches but the
-# unclipped surrogate $\rho\hat A$ (`clip_eps=None`): its gradient is the policy gradient at the first step, and nothing
-# stops later steps on the same batch.
+# larger than above, for 12 288 steps (24 rollouts) and five seeds. "Vanilla" uses the same rollouts, epochs and
+# minibatches but the unclipped surrogate $\rho\hat A$ (`clip_eps=None`): its gradient is the policy gradient at the
+# first step, and nothing stops later steps on the same batch.
 
 # %%
 big_lr = 3e-2
 collapse = {}
 for name, clip in (("vanilla PG", None), ("PPO", 0.2)):
     cfg = ppo.PPOConfig(lr=big_lr, clip_eps=clip, total_steps=12_288, eval_every=0, eval_episodes=3)
-    collapse[name] = [ppo.train_ppo(cfg, seed=s).history for s in range(3)]
+    collapse[name] = [ppo.train_ppo(cfg, seed=s).history for s in range(5)]
 summary = {}
 for name, hists in collapse.items():
     summary[name] = {"min_entropy": [min(h["entropy"] for h in hist) for hist in hists],
@@ -414,8 +414,9 @@ van, pp = summary["vanilla PG"], summary["PPO"]
 assert max(van["min_entropy"]) < 0.1 < min(pp["min_entropy"])        # vanilla: deterministic; PPO: exploring
 assert min(van["max_kl"]) > max(pp["max_kl"])                          # every vanilla seed beats every PPO seed
 assert np.median(van["max_kl"]) > 10 * np.median(pp["max_kl"])        # ... 10x+ further in the median seed
-assert np.median(pp["late_return"]) > np.median(van["late_return"])    # PPO ahead over the seeds ...
-assert min(pp["late_return"]) > min(van["late_return"])                # ... and in the worst seed
+late_pp, late_van = np.sort(pp["late_return"]), np.sort(van["late_return"])
+print(f"late return, seeds sorted: PPO {late_pp.round(1).tolist()}, vanilla {late_van.round(1).tolist()}")
+assert late_pp[0] > late_van[0] and late_pp[1] > late_van[1]          # PPO ahead in the worst and second-worst seed
 # Where a policy frozen on one action lands: CartPole's return counts steps, and always pushing left drops the pole fast.
 one_way = gym.make("CartPole-v1")
 push_left = []
@@ -446,16 +447,21 @@ plt.show()
 
 # %% [markdown]
 # In every seed the vanilla policy gradient's entropy fell below 0.1 nats (from ln 2 = 0.69) within the first few
-# updates, and its largest KL per update was larger than PPO's largest in every seed and more than 10 times larger
-# in the median seed: each batch pushed the policy to near-determinism before it had learned what to be
-# deterministic about, and a policy that no longer explores receives no signal to recover. PPO at the same learning
-# rate kept its entropy above 0.1 nats in every seed, and its "late return" (the mean return of the training
-# episodes that ended in the last 8 of the 24 rollouts) was ahead of vanilla's in the median over the three seeds
-# and in the worst seed (the printout has each seed's numbers). Where the vanilla policy freezes is a gamble: frozen on
-# pushing one way it scores about nine (the cell measured always pushing left: the pole falls within a dozen steps),
-# frozen on a good policy it balances for hundreds of steps, and the three seeds' late returns show where each of
-# this run's vanilla policies landed. The clip did not make the step size right; it made the algorithm tolerant of a wrong one, which is most
-# of PPO's practical appeal.
+# updates, and its largest KL per update was larger than PPO's largest in every seed and more than 10 times larger in
+# the median seed: each batch pushed the policy to near-determinism before it had learned what to be deterministic
+# about, and a policy that no longer explores receives no signal to recover. PPO at the same learning rate kept its
+# entropy above 0.1 nats in every seed, and its "late return" (the mean return of the training episodes that ended in
+# the last 8 of the 24 rollouts) was ahead of vanilla's in the worst of the five seeds and in the second-worst (the
+# printout has each seed's numbers). Where the vanilla policy freezes is a gamble: frozen on pushing one way it scores
+# about nine (the cell measured always pushing left: the pole falls within a dozen steps), frozen on a good policy it
+# balances for hundreds of steps, and the five seeds' late returns show where each of this run's vanilla policies
+# landed. Because of that gamble we compare the seeds' sorted returns: over 120 seed offsets (360 runs of each) a
+# vanilla run's late return ranged from 9 to 500 (median 61, above 300 in 6 % of runs), PPO's from 95 to 500 (median
+# 280). With three seeds the median vanilla run beat the median PPO run at offset 94 of those, and at offset 176 of a
+# robustness sweep (the chapter asserted it then). Redrawing five runs of each from those 360, PPO's worst run trails
+# vanilla's worst in fewer than 1 in 10 000 draws and its second-worst in about 4 in 10 000; its median in 3 in 1000,
+# too often to assert. The clip did not make the step size right; it made the algorithm tolerant of a wrong one, which
+# is most of PPO's practical appeal.
 #
 # ## F21: pre-training, SFT and RL as three fixed points
 #
