@@ -355,7 +355,16 @@ for seed in SEEDS:
     bc1, gail1, _ = results[1, seed]
     assert v_exp[36] - min(bc50, gail50) < 0.05 * (v_exp[36] - v_rand)   # >= 95% of the expert's advantage
     assert bc1 <= v_exp[36] + 1e-9 and gail1 <= v_exp[36] + 1e-9
-assert np.median([results[1, s][0] for s in SEEDS]) < v_exp[36] - 1.0    # one demonstration is not enough for BC
+# One demonstration is not enough for BC. How much it loses depends on where the single episode wandered: over
+# 6000 draws (offsets 0-1999, three seeds) the median loss was 24, one draw in ten lost less than 2.3 and one in
+# fifteen less than 1; the median of three seeds was under 1 at 24 of the 2000 offsets. So the claim is measured over
+# 30 more single-demonstration draws (BC only: a millisecond each).
+bc1 = [imitation.behaviour_cloning(imitation.demonstrations(env_scw, pi_exp, 1, seed=s), 48, 4)
+       for s in range(100, 130)]
+bc1_gap = np.array([v_exp[36] - ret_of(pi) for pi in bc1])
+print(f"BC from one demonstration, 30 draws: loses {np.median(bc1_gap):.1f} in the median draw "
+      f"(range {bc1_gap.min():.2f}-{bc1_gap.max():.1f}); more than 1 in {np.mean(bc1_gap > 1):.0%} of them")
+assert np.median(bc1_gap) > 5    # 400 offsets: 10.0 to 37 (the median of a single draw is about 24)
 
 # %% [markdown]
 # **Where GAIL recovers: rare gusts.** Compounding error is about a learner pushed *off a thin path*. Make the
