@@ -153,14 +153,17 @@ display(HTML("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>" +
 #   form tight clusters, and TwoNN, which only sees the two nearest neighbours, measures the clusters' local spread.
 #   The Lipschitz estimate grows through the stream: the final RMSNorm's output moves more than 1.3 times as much per
 #   unit embedding perturbation as the first block's.
-# - **Circle denoiser.** The data is a circle thickened by noise, and TwoNN stays near 2 at every layer. The loop is
-#   plain at the input and survives the first hidden layer: the longest $H_1$ bar was 0.41 to 0.70 of the cloud's
-#   median pairwise distance at both over 50 draws (seed offsets 150-199), where a loop-free Gaussian blob of as many
-#   points gives 0.16 in the median and below 0.28 in 99 % of 5000 draws (a few reached 0.40: one blob's longest bar
-#   is a noisy yardstick). We assert more than 1.5 times the median of five blobs; deeper in,
-#   how much of it is left varies from seed to seed. That is what the task asks for: near the data the predicted
-#   noise points *toward the circle*, a function of the distance to it more than of the angle along it, so the output
-#   need not keep the angle's loop.
+# - **Circle denoiser.** The data is a circle thickened by noise, and TwoNN stays near 2 at every layer: 1.58 to 2.70
+#   over 500 draws (seed offsets 0-499, five layers each). That spread is mostly the estimator's own: on 400 points of
+#   a flat 2-D Gaussian cloud TwoNN reads 1.64 to 2.55 over 3000 draws (standard deviation 0.14), so a single layer
+#   outside (1.5, 2.5) says nothing; we assert between 1.4 and 3, clearly above a thin circle's 1 and below 3. The
+#   loop is plain at the input and survives the first hidden layer: the longest $H_1$ bar was 0.41 to 0.70 of the
+#   cloud's median pairwise distance at both over 50 draws (seed offsets 150-199), where a loop-free Gaussian blob of
+#   as many points gives 0.16 in the median and below 0.28 in 99 % of 5000 draws (a few reached 0.40: one blob's
+#   longest bar is a noisy yardstick). We assert more than 1.5 times the median of five blobs; deeper in, how much of
+#   it is left varies from seed to seed. That is what the task asks for: near the data the predicted noise points
+#   *toward the circle*, a function of the distance to it more than of the angle along it, so the output need not keep
+#   the angle's loop.
 # - **CartPole policy.** The states the policy visits are nearly flat: two or three principal components carry 95 % of
 #   the variance at every layer. Here TwoNN is the column not to trust: on points strung along a few trajectories it reads
 #   more dimensions at the input than PCA's two (printed below), because nearest neighbours along a trajectory are
@@ -179,7 +182,7 @@ null_h1 = [lens.loops(numpy_rng(s).standard_normal((400, 2)))["h1_rel"] for s in
 print(f"longest H1 bar / median distance: circle denoiser {np.round(den_r.column('h1_rel'), 2).tolist()}; "
       f"five Gaussian blobs of 400 points {np.round(sorted(null_h1), 2).tolist()}")
 assert min(den_r.column("h1_rel")[:2]) > 1.5 * np.median(null_h1), (den_r.column("h1_rel"), null_h1)
-assert all(1.5 < t < 2.5 for t in den_r.column("twonn")), den_r.column("twonn")
+assert all(1.4 < t < 3 for t in den_r.column("twonn")), den_r.column("twonn")   # 500 draws: 1.58 to 2.70
 assert all(p <= 3 for p in pol_r.column("pca95")), pol_r.column("pca95")
 assert pol_r.rows[0]["twonn"] > pol_r.rows[0]["pca95"]
 print("policy input states (ambient dimension 4): TwoNN", round(pol_r.rows[0]["twonn"], 2), "PCA-95", pol_r.rows[0]["pca95"])
