@@ -642,7 +642,7 @@ print(f"(median distance from a test image to its nearest training image: {nn_te
 for (name, _s), (res, _n_fp, nn_d, _, last, top10) in fixed.items():
     assert float(last.median()) < 1e-5 * res[0]        # half the starts reach a fixed point (float32: about 1e-7)
     assert res[-1] < res[0]                            # and none moves away
-    assert top10 > 0.6             # 200 starts collapse onto a few attractors (81 draws: 0.80 or more)
+    assert top10 > 0.6             # 200 starts collapse onto a few attractors (81 draws: 0.79 or more)
     assert nn_d > 0.25 * nn_test_train  # none of them is a stored training image (at ~0); 81 draws: 0.42 or more
 
 # %%

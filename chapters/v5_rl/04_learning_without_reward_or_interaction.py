@@ -359,9 +359,9 @@ for seed in SEEDS:
 # 6000 draws (offsets 0-1999, three seeds) the median loss was 24, one draw in ten lost less than 2.3 and one in
 # fifteen less than 1; the median of three seeds was under 1 at 24 of the 2000 offsets. So the claim is measured over
 # 30 more single-demonstration draws (BC only: a millisecond each).
-bc1 = [imitation.behaviour_cloning(imitation.demonstrations(env_scw, pi_exp, 1, seed=s), 48, 4)
-       for s in range(100, 130)]
-bc1_gap = np.array([v_exp[36] - ret_of(pi) for pi in bc1])
+bc_one = [imitation.behaviour_cloning(imitation.demonstrations(env_scw, pi_exp, 1, seed=s), 48, 4)
+          for s in range(100, 130)]
+bc1_gap = np.array([v_exp[36] - ret_of(pi) for pi in bc_one])
 print(f"BC from one demonstration, 30 draws: loses {np.median(bc1_gap):.1f} in the median draw "
       f"(range {bc1_gap.min():.2f}-{bc1_gap.max():.1f}); more than 1 in {np.mean(bc1_gap > 1):.0%} of them")
 assert np.median(bc1_gap) > 5    # 400 offsets: 10.0 to 37 (the median of a single draw is about 24)
