@@ -433,7 +433,8 @@ D, n_mma = precision.tensor_core_matmul(A32, B32, frag=(16, 8, 16))
 err_vs_rounded = float((D - A32.half().float() @ B32.half().float()).abs().max())
 err_vs_fp64 = float((D.double() - A32.double() @ B32.double()).abs().max())
 # Two fp32 sums of the same K = 50 exact products, added in different orders, differ by at most K eps_32 sum|a b|
-sum_order_bound = 50 * torch.finfo(torch.float32).eps * float((A32.half().float().abs() @ B32.half().float().abs()).max())
+abs_products = A32.half().float().abs() @ B32.half().float().abs()          # sum_k |a_ik b_kj|
+sum_order_bound = 50 * torch.finfo(torch.float32).eps * float(abs_products.max())
 print(f"{n_mma} MMAs of 16x8x16; max error vs fp32 matmul of fp16 inputs {err_vs_rounded:.1e} (summation-order bound "
       f"{sum_order_bound:.1e}), vs float64 {err_vs_fp64:.1e}")
 assert n_mma == 5 * 5 * 4 and err_vs_rounded < sum_order_bound and err_vs_fp64 > 100 * err_vs_rounded
