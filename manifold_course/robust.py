@@ -10,6 +10,7 @@ of floating-point reductions; and the matrix kernels limited to AVX2, as on a CP
     ./course test --robust                      # all of them (about 6x the notebooks' time, over the cores)
     python -m manifold_course.robust --offsets 5 --fresh 0 --threads "" chapters/v0_roots   # one offset, one folder
     python -m manifold_course.robust --sweep 0-99 chapters/v6_systems   # screen 100 offsets, one process per notebook
+    python -m manifold_course.robust --sweep 0-9 --margins 30   # and rank the thinnest claims by slack over spread
 
 Every run also draws one *fresh* offset at random (``--fresh``; printed, so that a failure can be rerun with
 ``--offsets N``): offsets that every run repeats become a training set, and a claim adjusted until they pass can still
@@ -318,6 +319,8 @@ class SweepRun:
     seconds: dict[int, float] = field(default_factory=dict)                # offset -> its time (imports: first only)
     crashed: str = ""
     values: dict[int, str] = field(default_factory=dict)                   # offset -> repr of --measure's expression
+    margins: dict[tuple, dict[int, float]] = field(default_factory=dict)    # comparison -> offset -> its least slack
+    margin_text: dict[tuple, str] = field(default_factory=dict)             # comparison -> "code cell 3, line 7: a < b"
 
 
 def _on_alarm(signum, frame):
@@ -335,8 +338,114 @@ def _without_asserts(source: str) -> str:
     return ast.unparse(Strip().visit(ast.parse(source)))
 
 
+_ORDER = {"Lt": lambda a, b: a < b, "LtE": lambda a, b: a <= b, "Gt": lambda a, b: a > b, "GtE": lambda a, b: a >= b,
+          "Eq": lambda a, b: a == b, "NotEq": lambda a, b: a != b, "In": lambda a, b: a in b,
+          "NotIn": lambda a, b: a not in b, "Is": lambda a, b: a is b, "IsNot": lambda a, b: a is not b}
+_RECORDER = "__manifold_course_compare__"
+
+
+def _recording_asserts(source: str, cell: int) -> tuple[str, dict[tuple, str]]:
+    """``source`` with every comparison inside an ``assert`` routed through a recorder, and each comparison's text.
+
+    ``assert 0.1 < gap < 0.5`` becomes ``assert __manifold_course_compare__((cell, line, col), ("Lt", "Lt"), 0.1,
+    gap, 0.5)``, which evaluates the operands (all of them, where Python's chain would stop at the first false
+    link), reports each ordered pair of real numbers to the sweep, and returns what the comparison would.
+    """
+    import ast
+
+    texts: dict[tuple, str] = {}
+
+    class Record(ast.NodeTransformer):
+        def visit_Assert(self, node):
+            node.test = Compare().visit(node.test)
+            return node
+
+    class Compare(ast.NodeTransformer):
+        def visit_Compare(self, node):
+            self.generic_visit(node)
+            key = (cell, node.lineno, node.col_offset)
+            operands = [node.left, *node.comparators]
+            for i, op in enumerate(node.ops):
+                if type(op).__name__ in ("Lt", "LtE", "Gt", "GtE"):
+                    pair = ast.unparse(ast.Compare(operands[i], [op], [operands[i + 1]]))
+                    texts[(*key, i)] = f"code cell {cell}, line {node.lineno}: {pair}"
+            ops = ast.Constant(tuple(type(op).__name__ for op in node.ops))
+            call = ast.Call(ast.Name(_RECORDER, ast.Load()), [ast.Constant(key), ops, *operands], [])
+            return ast.copy_location(call, node)
+
+    tree = Record().visit(ast.parse(source))
+    return ast.unparse(ast.fix_missing_locations(tree)), texts
+
+
+def _real(value) -> float | None:
+    """``value`` as a float if it is one real number (a Python or NumPy scalar, a one-element tensor or array)."""
+    import numbers
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    try:
+        if hasattr(value, "numel") and value.numel() == 1 and not value.is_complex():
+            return float(value)
+        if hasattr(value, "size") and hasattr(value, "dtype") and value.size == 1 and value.dtype.kind in "fiu":
+            return float(value)
+    except (TypeError, ValueError, RuntimeError, AttributeError):
+        return None
+    return None
+
+
+def _recorder(slack: dict[tuple, float]):
+    """The function ``_recording_asserts`` calls: it keeps, per ordered comparison, the least slack seen in ``slack``.
+
+    The slack of ``a < b`` or ``a <= b`` is ``b - a`` and of ``a > b`` or ``a >= b`` is ``a - b``: how far the
+    claim is from failing, in the quantity's own units (negative when it fails).
+    """
+    def compare(key, ops, *values):
+        result = True
+        for i, op in enumerate(ops):
+            a, b = values[i], values[i + 1]
+            result = _ORDER[op](a, b)
+            if op in ("Lt", "LtE", "Gt", "GtE"):
+                x, y = _real(a), _real(b)
+                if x is not None and y is not None:
+                    s = y - x if op in ("Lt", "LtE") else x - y
+                    slack[(*key, i)] = min(s, slack.get((*key, i), s))
+            if i < len(ops) - 1 and not result:
+                return result
+        return result
+
+    return compare
+
+
+def margin_report(runs: list[SweepRun], n: int = 20) -> str:
+    """The ``n`` thinnest claims of a sweep: each ordered comparison an assert makes, ranked by mean slack over its
+    spread across offsets (a z-score: under a normal approximation a claim with z = 3 fails about once in 700
+    offsets). Comparisons whose slack never moves (a count against a formula) are not ranked; those that failed
+    (least slack <= 0 for <, < 0 for <=) come first whatever their z.
+    """
+    import statistics
+
+    rows = []
+    for r in runs:
+        for key, by_offset in r.margins.items():
+            s = list(by_offset.values())
+            if len(s) < 2:
+                continue
+            mean, sd = statistics.fmean(s), statistics.stdev(s)
+            if sd == 0:
+                continue
+            rows.append((min(s) <= 0, mean / sd, min(s), mean, sd, len(s), r.notebook, r.margin_text.get(key, "")))
+    rows.sort(key=lambda row: (not row[0], row[1]))
+    lines = [f"margins: {len(rows)} comparisons moved with the seed; the {min(n, len(rows))} thinnest "
+             f"(z = mean slack / its standard deviation over offsets; least slack over offsets):"]
+    lines += [f"  z {z:6.2f}  least {lo:<10.4g} mean {mean:<10.4g} sd {sd:<10.4g} ({k} offsets)  {nb} {text}"
+              for _, z, lo, mean, sd, k, nb, text in rows[:n]]
+    return "\n".join(lines)
+
+
 def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: int = 0,
-                   measure: str = "", strip: tuple[int, ...] = ()) -> SweepRun:
+                   measure: str = "", strip: tuple[int, ...] = (), margins: bool = False) -> SweepRun:
     """Run ``path``'s code cells in this process once per offset, in a fresh IPython namespace each time.
 
     With ``upto`` (a 1-based code cell) only the cells up to it run, that one without its asserts, and
@@ -362,6 +471,13 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
     for i in {*strip, *([upto] if upto else [])}:
         if 1 <= i <= len(cells):
             cells[i - 1] = _without_asserts(shell.transform_cell(cells[i - 1]))
+    if margins:
+        for i, source in enumerate(cells, start=1):
+            try:
+                cells[i - 1], texts = _recording_asserts(shell.transform_cell(source), i)
+            except SyntaxError:
+                continue                        # the cell reports its own error when it runs
+            run.margin_text.update(texts)
     os.environ.update({"MPLBACKEND": "Agg", "MANIFOLD_COURSE_STRICT": "1", "MANIFOLD_COURSE_THREADS": "1",
                        "OMP_NUM_THREADS": "1"})
     scratch = tempfile.mkdtemp(prefix="mc-sweep-")
@@ -372,6 +488,8 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
         for offset in offsets:
             os.environ["MANIFOLD_COURSE_SEED_OFFSET"] = str(offset)
             shell.reset(new_session=False)
+            slack: dict[tuple, float] = {}
+            shell.user_ns[_RECORDER] = _recorder(slack)
             main = sys.modules["__main__"]          # IPython's namespace module has no __spec__, which a notebook
             if not hasattr(main, "__spec__"):       # that starts processes (torch.multiprocessing) needs
                 main.__spec__ = None
@@ -394,6 +512,8 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
             except ImportError:
                 pass
             run.seconds[offset] = time.perf_counter() - start
+            for key, value in slack.items():
+                run.margins.setdefault(key, {})[offset] = value
             if measure:
                 try:
                     run.values[offset] = repr(eval(measure, shell.user_ns))
@@ -409,7 +529,7 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
 
 
 def sweep_all(notebooks: list[Path], offsets: list[int], workers: int, timeout: float, log=print, upto: int = 0,
-              measure: str = "", strip: tuple[int, ...] = ()) -> list[SweepRun]:
+              measure: str = "", strip: tuple[int, ...] = (), margins: bool = False) -> list[SweepRun]:
     import multiprocessing
 
     jobs = sorted(map(str, notebooks), key=lambda nb: -Path(nb).stat().st_size)
@@ -417,7 +537,7 @@ def sweep_all(notebooks: list[Path], offsets: list[int], workers: int, timeout: 
     # One process per notebook: nothing one notebook imports or caches reaches another.
     with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=1,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(sweep_notebook, nb, offsets, timeout, upto, measure, strip): nb for nb in jobs}
+        futures = {pool.submit(sweep_notebook, nb, offsets, timeout, upto, measure, strip, margins): nb for nb in jobs}
         for fut in as_completed(futures):
             try:
                 run = fut.result()
@@ -498,7 +618,12 @@ def main(argv: list[str] | None = None) -> int:
                     "(e.g. '20 26') without their asserts")
     ap.add_argument("--measure", default="", metavar="EXPR", help="with --sweep: print this expression over the "
                     "notebook's variables after each offset (with --upto: the quantity a claim bounds, over draws)")
+    ap.add_argument("--margins", type=int, default=0, metavar="N", help="with --sweep: record both sides of every "
+                    "comparison the asserts make and list the N thinnest claims (mean slack over its spread across "
+                    "the offsets): the claims likely to fail under an offset no sweep has tried")
     args = ap.parse_args(argv)
+    if args.margins and not args.sweep:
+        ap.error("--margins ranks what a sweep measured: give --sweep OFFSETS too (five or more, e.g. --sweep 0-9)")
     if args.sweep:
         try:
             offsets = _range(args.sweep)
@@ -508,9 +633,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sweep: {len(notebooks)} notebooks x {len(offsets)} offsets, {args.workers} at a time", flush=True)
         start = time.perf_counter()
         runs = sweep_all(notebooks, offsets, args.workers, args.timeout, upto=args.upto, measure=args.measure,
-                         strip=tuple(_ints(args.strip)))
+                         strip=tuple(_ints(args.strip)), margins=bool(args.margins))
         print()
         print(sweep_summary(runs, offsets))
+        if args.margins:
+            print(margin_report(runs, args.margins))
         print(f"sweep took {time.perf_counter() - start:.0f} s")
         return 0 if all(not r.failures and not r.crashed for r in runs) else 1
     try:

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from manifold_course import robust
@@ -174,6 +175,41 @@ def test_a_sweep_names_the_offsets_a_claim_fails_under_and_measures_it(fragile_n
     with pytest.raises(SystemExit):
         robust.main(["--sweep", "a-b"])
     assert "--sweep takes offsets" in capsys.readouterr().err
+
+
+@pytest.mark.notebook
+def test_margins_rank_the_claims_nearest_to_failing(tmp_path, capsys):
+    """``--margins`` records both sides of every ordered comparison an assert makes and ranks the claims by slack
+    over spread: a claim that failed first, then the thin one, and no fixed comparison (it cannot move)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os\nimport numpy as np\nimport torch\n"
+                                          "off = int(os.environ['MANIFOLD_COURSE_SEED_OFFSET'])\n"
+                                          "x = np.random.default_rng(off).normal()"),
+                nbformat.v4.new_code_cell("assert -10 < x < 10 and len('ab') > 1\n"
+                                          "assert np.float64(0.5 + 0.01 * x) > 0.45, 'thin'\n"
+                                          "assert all(t < 30.0 for t in torch.tensor([x, 0.1]).abs())\n"
+                                          "assert 2 > 1 and not (1 < 0 < x) and 'a' < 'b'"),
+                nbformat.v4.new_code_cell("assert off < 2, 'a claim about the first two draws'")]
+    path = tmp_path / "margins.ipynb"
+    nbformat.write(nb, path)
+    (run,) = robust.sweep_all([path], list(range(6)), workers=1, timeout=30, log=lambda *a, **k: None, margins=True)
+    assert sorted(run.failures) == [2, 3, 4, 5] and [f.index for f in run.failures[2]] == [3]   # semantics kept
+    thin = (2, 2, 7, 0)                                            # cell 2, line 2, the Compare's column, first link
+    assert run.margin_text[thin] == "code cell 2, line 2: np.float64(0.5 + 0.01 * x) > 0.45"
+    xs = [np.random.default_rng(o).normal() for o in range(6)]
+    assert run.margins[thin] == pytest.approx({o: 0.05 + 0.01 * x for o, x in enumerate(xs)})
+    assert run.margins[(3, 1, 7, 0)] == {o: 2 - o for o in range(6)}
+    report = robust.margin_report([run], n=3)
+    lines = report.splitlines()
+    assert lines[0].startswith("margins: 5 comparisons moved with the seed")  # -10 < x, x < 10, thin, t < 30, off < 2
+    assert "code cell 3, line 1: off < 2" in lines[1] and "least -3" in lines[1]
+    assert "np.float64(0.5 + 0.01 * x) > 0.45" in lines[2] and len(lines) == 4
+    assert "2 > 1" not in report and "len('ab')" not in report
+    (plain,) = robust.sweep_all([path], [0, 1], workers=1, timeout=30, log=lambda *a, **k: None)
+    assert plain.margins == {} and sorted(plain.failures) == []
+    with pytest.raises(SystemExit):
+        robust.main(["--margins", "5"])
+    assert "give --sweep OFFSETS too" in capsys.readouterr().err
 
 
 def test_a_sweep_stops_a_cell_that_runs_too_long(tmp_path):
