@@ -24,6 +24,7 @@ assert), so one run shows every fragile claim of a notebook; the first failure o
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import re
@@ -344,37 +345,44 @@ _ORDER = {"Lt": lambda a, b: a < b, "LtE": lambda a, b: a <= b, "Gt": lambda a, 
 _RECORDER = "__manifold_course_compare__"
 
 
-def _recording_asserts(source: str, cell: int) -> tuple[str, dict[tuple, str]]:
-    """``source`` with every comparison inside an ``assert`` routed through a recorder, and each comparison's text.
+class _RecordComparisons:
+    """An IPython AST transformer (``shell.ast_transformers``) that routes every comparison inside an ``assert``
+    through the recorder, and keeps each comparison's text.
 
-    ``assert 0.1 < gap < 0.5`` becomes ``assert __manifold_course_compare__((cell, line, col), ("Lt", "Lt"), 0.1,
+    ``assert 0.1 < gap < 0.5`` runs as ``assert __manifold_course_compare__((cell, line, col), ("Lt", "Lt"), 0.1,
     gap, 0.5)``, which evaluates the operands (all of them, where Python's chain would stop at the first false
-    link), reports each ordered pair of real numbers to the sweep, and returns what the comparison would.
+    link), reports each ordered pair of real numbers to the sweep, and returns what the comparison would. The cell's
+    source is not rewritten, so a failure is reported at its own line.
     """
-    import ast
 
-    texts: dict[tuple, str] = {}
+    def __init__(self):
+        self.cell = 0                                       # the code cell about to run, 1-based
+        self.texts: dict[tuple, str] = {}                   # (cell, line, col, link) -> "code cell 3, line 7: a < b"
 
-    class Record(ast.NodeTransformer):
-        def visit_Assert(self, node):
-            node.test = Compare().visit(node.test)
-            return node
+    def visit(self, tree):
+        import ast
 
-    class Compare(ast.NodeTransformer):
-        def visit_Compare(self, node):
-            self.generic_visit(node)
-            key = (cell, node.lineno, node.col_offset)
-            operands = [node.left, *node.comparators]
-            for i, op in enumerate(node.ops):
-                if type(op).__name__ in ("Lt", "LtE", "Gt", "GtE"):
-                    pair = ast.unparse(ast.Compare(operands[i], [op], [operands[i + 1]]))
-                    texts[(*key, i)] = f"code cell {cell}, line {node.lineno}: {pair}"
-            ops = ast.Constant(tuple(type(op).__name__ for op in node.ops))
-            call = ast.Call(ast.Name(_RECORDER, ast.Load()), [ast.Constant(key), ops, *operands], [])
-            return ast.copy_location(call, node)
+        outer = self
 
-    tree = Record().visit(ast.parse(source))
-    return ast.unparse(ast.fix_missing_locations(tree)), texts
+        class Compare(ast.NodeTransformer):
+            def visit_Compare(self, node):
+                self.generic_visit(node)
+                key = (outer.cell, node.lineno, node.col_offset)
+                operands = [node.left, *node.comparators]
+                for i, op in enumerate(node.ops):
+                    if type(op).__name__ in ("Lt", "LtE", "Gt", "GtE"):
+                        pair = ast.unparse(ast.Compare(operands[i], [op], [operands[i + 1]]))
+                        outer.texts[(*key, i)] = f"code cell {outer.cell}, line {node.lineno}: {pair}"
+                ops = ast.Constant(tuple(type(op).__name__ for op in node.ops))
+                call = ast.Call(ast.Name(_RECORDER, ast.Load()), [ast.Constant(key), ops, *operands], [])
+                return ast.copy_location(call, node)
+
+        class Record(ast.NodeTransformer):
+            def visit_Assert(self, node):
+                node.test = Compare().visit(node.test)
+                return node
+
+        return ast.fix_missing_locations(Record().visit(tree))
 
 
 def _real(value) -> float | None:
@@ -396,7 +404,8 @@ def _real(value) -> float | None:
 
 
 def _recorder(slack: dict[tuple, float]):
-    """The function ``_recording_asserts`` calls: it keeps, per ordered comparison, the least slack seen in ``slack``.
+    """The function that the asserts :class:`_RecordComparisons` rewrites call: it keeps, per ordered comparison,
+    the least slack seen, in ``slack``.
 
     The slack of ``a < b`` or ``a <= b`` is ``b - a`` and of ``a > b`` or ``a >= b`` is ``a - b``: how far the
     claim is from failing, in the quantity's own units (negative when it fails).
@@ -408,8 +417,8 @@ def _recorder(slack: dict[tuple, float]):
             result = _ORDER[op](a, b)
             if op in ("Lt", "LtE", "Gt", "GtE"):
                 x, y = _real(a), _real(b)
-                if x is not None and y is not None:
-                    s = y - x if op in ("Lt", "LtE") else x - y
+                s = (y - x if op in ("Lt", "LtE") else x - y) if x is not None and y is not None else math.nan
+                if math.isfinite(s):                # a NaN or an infinity fails or passes, but has no distance
                     slack[(*key, i)] = min(s, slack.get((*key, i), s))
             if i < len(ops) - 1 and not result:
                 return result
@@ -421,8 +430,8 @@ def _recorder(slack: dict[tuple, float]):
 def margin_report(runs: list[SweepRun], n: int = 20) -> str:
     """The ``n`` thinnest claims of a sweep: each ordered comparison an assert makes, ranked by mean slack over its
     spread across offsets (a z-score: under a normal approximation a claim with z = 3 fails about once in 700
-    offsets). Comparisons whose slack never moves (a count against a formula) are not ranked; those that failed
-    (least slack <= 0 for <, < 0 for <=) come first whatever their z.
+    offsets). Comparisons whose slack never moves (a count against a formula) are not ranked; those whose least slack
+    reached 0 (failed, or held with equality) come first whatever their z.
     """
     import statistics
 
@@ -471,13 +480,9 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
     for i in {*strip, *([upto] if upto else [])}:
         if 1 <= i <= len(cells):
             cells[i - 1] = _without_asserts(shell.transform_cell(cells[i - 1]))
+    recording = _RecordComparisons()
     if margins:
-        for i, source in enumerate(cells, start=1):
-            try:
-                cells[i - 1], texts = _recording_asserts(shell.transform_cell(source), i)
-            except SyntaxError:
-                continue                        # the cell reports its own error when it runs
-            run.margin_text.update(texts)
+        shell.ast_transformers.append(recording)
     os.environ.update({"MPLBACKEND": "Agg", "MANIFOLD_COURSE_STRICT": "1", "MANIFOLD_COURSE_THREADS": "1",
                        "OMP_NUM_THREADS": "1"})
     scratch = tempfile.mkdtemp(prefix="mc-sweep-")
@@ -496,6 +501,7 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
             start = time.perf_counter()
             bad: list[CellFailure] = []
             for i, source in enumerate(cells, start=1):
+                recording.cell = i
                 signal.setitimer(signal.ITIMER_REAL, timeout)
                 try:
                     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -514,6 +520,7 @@ def sweep_notebook(path: str, offsets: list[int], timeout: float = 300.0, upto: 
             run.seconds[offset] = time.perf_counter() - start
             for key, value in slack.items():
                 run.margins.setdefault(key, {})[offset] = value
+            run.margin_text.update(recording.texts)
             if measure:
                 try:
                     run.values[offset] = repr(eval(measure, shell.user_ns))

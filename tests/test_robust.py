@@ -188,12 +188,13 @@ def test_margins_rank_the_claims_nearest_to_failing(tmp_path, capsys):
                 nbformat.v4.new_code_cell("assert -10 < x < 10 and len('ab') > 1\n"
                                           "assert np.float64(0.5 + 0.01 * x) > 0.45, 'thin'\n"
                                           "assert all(t < 30.0 for t in torch.tensor([x, 0.1]).abs())\n"
-                                          "assert 2 > 1 and not (1 < 0 < x) and 'a' < 'b'"),
+                                          "assert 2 > 1 and not (1 < 0 < x) and 'a' < 'b' and not float('nan') < x"),
                 nbformat.v4.new_code_cell("assert off < 2, 'a claim about the first two draws'")]
     path = tmp_path / "margins.ipynb"
     nbformat.write(nb, path)
     (run,) = robust.sweep_all([path], list(range(6)), workers=1, timeout=30, log=lambda *a, **k: None, margins=True)
     assert sorted(run.failures) == [2, 3, 4, 5] and [f.index for f in run.failures[2]] == [3]   # semantics kept
+    assert run.failures[2][0].line == "line 1: assert off < 2, 'a claim about the first two draws'"   # as written
     thin = (2, 2, 7, 0)                                            # cell 2, line 2, the Compare's column, first link
     assert run.margin_text[thin] == "code cell 2, line 2: np.float64(0.5 + 0.01 * x) > 0.45"
     xs = [np.random.default_rng(o).normal() for o in range(6)]
