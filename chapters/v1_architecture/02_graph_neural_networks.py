@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from ipywidgets import FloatSlider, interact
 from scipy.stats import spearmanr
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, homogeneity_score
 from tqdm.auto import tqdm
 
 from manifold_course import data, plotting
@@ -236,10 +236,15 @@ plt.show()
 # **adjusted Rand index** (ARI): 1 for a perfect match up to renaming the blocks, about 0 for a random guess.
 # With $p_{out} = 0.01$ the ARI is about 0.93 for a typical draw of the graph (from 0.84 to 1 across 200 draws,
 # 5 % of them below 0.87): a node with more friends outside its block than inside is put with the outsiders, and a
-# few such nodes occur by chance. With $p_{out} = 0$ the blocks are separate pieces of the graph and every node with
-# at least one friend is placed correctly; a node with no friends at all carries no information and lands in an
-# arbitrary cluster (its 59 possible friendships each fail with probability 0.9, so a draw has 0.36 such nodes on
-# average, and about one draw in three has one).
+# few such nodes occur by chance. With $p_{out} = 0$ the blocks are separate pieces of the graph, and a theorem takes
+# over: the eigenvalue 0 of $L_{sym}$ has one eigenvector per connected piece ($D^{1/2}$ times the piece's
+# indicator), so its multiplicity *is* the number of pieces (von Luxburg, Proposition 4). Usually there are exactly 3,
+# the blocks, and spectral clustering with $k = 3$ recovers them exactly. But a draw can break a block: a node with
+# no friends at all (its 59 possible friendships each fail with probability 0.9, so a draw has 0.36 such nodes on
+# average, and about one draw in three has one) carries no information, and we drop it; more rarely two or three nodes
+# are friends only with each other (none of seed offsets 0-499; offset 2007). Then the eigenvalue 0 repeats more than 3
+# times, 3 eigenvectors are an arbitrary part of that space, and the honest $k$ is the multiplicity: the cell reads it
+# off the spectrum, checks it against networkx's count of pieces, and finds every cluster inside one block.
 #
 # Only the *subspace* spanned by $U$ is meaningful: each eigenvector's sign is arbitrary, and inside a repeated
 # eigenvalue any rotation is as good. That is why exercise 3 grades your embedding through the projector $UU^\top$.
@@ -256,11 +261,20 @@ p_outs = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06]
 sbms = [graphs.stochastic_block_model([60, 60, 60], 0.1, p, seed=0) for p in p_outs]
 clusters = [graphs.spectral_clusters(sbm.A, 3) for sbm in sbms]
 aris = [adjusted_rand_score(sbm.y.numpy(), c) for sbm, c in zip(sbms, clusters)]
-has_friend = (sbms[0].A.sum(1) > 0).numpy()                                   # isolated nodes carry no information
-ari_connected = adjusted_rand_score(sbms[0].y.numpy()[has_friend], clusters[0][has_friend])
-print("ARI as p_out grows:", np.round(aris, 2).tolist(), f"(p_out = 0: {int((~has_friend).sum())} isolated nodes; "
-      f"ARI on the others {ari_connected:.3f})")
-assert ari_connected > 0.999 and aris[1] > 0.8 and aris[-1] < 0.2             # 6 expected friends inside, 7 outside
+print("ARI as p_out grows:", np.round(aris, 2).tolist())
+assert aris[1] > 0.8 and aris[-1] < 0.2                                       # 6 expected friends inside, 7 outside
+
+# p_out = 0: the graph is in pieces. Isolated nodes carry no information (and have eigenvalue 1 of L_sym), so drop them.
+has_friend = sbms[0].A.sum(1) > 0
+A_apart, y_apart = sbms[0].A[has_friend][:, has_friend], sbms[0].y[has_friend].numpy()
+zero_eigs = int((torch.linalg.eigvalsh(graphs.graph_laplacians(A_apart.double())[1]) < 1e-9).sum())
+pieces = nx.number_connected_components(nx.from_numpy_array(A_apart.numpy()))
+by_piece = graphs.spectral_clusters(A_apart, zero_eigs)                 # k = the multiplicity of the eigenvalue 0
+print(f"p_out = 0: {int((~has_friend).sum())} isolated nodes; the others form {pieces} connected pieces, and L_sym "
+      f"has the eigenvalue 0 {zero_eigs} times; k = {zero_eigs}: ARI {adjusted_rand_score(y_apart, by_piece):.3f}, "
+      f"homogeneity {homogeneity_score(y_apart, by_piece):.3f}")
+assert zero_eigs == pieces >= 3 and homogeneity_score(y_apart, by_piece) > 1 - 1e-9   # no cluster mixes two blocks
+assert pieces > 3 or adjusted_rand_score(y_apart, by_piece) > 1 - 1e-9               # 3 pieces: the 3 blocks, exactly
 
 fig, axes = plotting.figure(ncols=2)
 axes[0].scatter(U_spec[:, 1].numpy(), U_spec[:, 2].numpy(), c=sbm_spec.y.numpy(), cmap="viridis", s=10)
@@ -524,13 +538,15 @@ plt.show()
 # a standard deviation of $\sqrt{0.25/32} \approx 0.09$. We assert that the MLP's median run is within two of those
 # of 50 % and that every MLP run scores below every GCN run.
 # Each model is trained from 5 random starts. The GCN's mistakes are the members the Fiedler vector also misplaced:
-# over 460 runs it missed member 8 every time, member 2 in a quarter of the runs, and nobody else (30 or 31 of 32).
+# over 960 runs it missed member 8 every time, member 2 in about a quarter of the runs, and in all runs but one nobody
+# else (30 or 31 of 32); that one run (seed offset 2007) also missed members 9 and 28. So the cell asserts that at
+# least 4 of the 5 runs miss only members 2 and 8, and that the median run scores at least 30 of 32.
 # GAT depends more on its start (25 to 32 of 32 over 200 runs, median 30), so we score its median run.
 
 # %%
 X_onehot, A_k32 = torch.eye(34), A_karate.float()
 train_k, test_k = torch.tensor([0, 33]), torch.arange(1, 33)
-acc_karate, missed_gcn = {"gcn": [], "mlp": [], "gat": []}, set()
+acc_karate, missed_gcn = {"gcn": [], "mlp": [], "gat": []}, []
 for kind in ("gcn", "mlp", "gat"):
     for seed in range(5):
         model, _ = gnn.train_node_classifier(GNNConfig(34, 2, kind=kind), X_onehot, A_k32, club, train_k,
@@ -539,10 +555,11 @@ for kind in ("gcn", "mlp", "gat"):
         if kind == "gcn":
             with torch.no_grad():
                 wrong = model(X_onehot, A_k32)[test_k].argmax(1) != club[test_k]
-            missed_gcn |= set(test_k[wrong].tolist())
+            missed_gcn.append(set(test_k[wrong].tolist()))
 print("accuracy on the 32 unlabelled members, 5 seeds:", {k: np.round(v, 3).tolist() for k, v in acc_karate.items()})
-print(f"members the GCN misclassified in some run: {sorted(missed_gcn)}")
-assert min(acc_karate["gcn"]) > 0.9 and missed_gcn <= set(misplaced)                # only members 2 and 8, ever
+print(f"members the GCN misclassified, run by run: {[sorted(m) for m in missed_gcn]}")
+assert sum(m <= set(misplaced) for m in missed_gcn) >= 4            # the two members with friends on both sides
+assert np.median(acc_karate["gcn"]) >= 30 / 32
 chance_sd = np.sqrt(0.25 / len(test_k))                 # 32 coin flips: the spread of a guess's accuracy, 0.088
 assert np.median(acc_karate["gat"]) >= 0.85
 assert np.median(acc_karate["mlp"]) <= 0.5 + 2 * chance_sd and max(acc_karate["mlp"]) < min(acc_karate["gcn"])
@@ -988,15 +1005,16 @@ assert task_loss["dynamic"] < task_loss["static"] / 3
 #   $L_{rw} = I - D^{-1}A$ has the same eigenvalues. $D^{-1/2}AD^{-1/2}$ is the normalised *adjacency*, not a Laplacian.
 # - Laplacian eigenvectors are graph Fourier modes. The Fiedler vector splits the karate club correctly for 32 of
 #   34 members; spectral embedding + k-means recovers SBM blocks (ARI about 0.93 with 6 expected friends inside a
-#   block and 1.2 outside, and exactly 1, up to friendless nodes, when the blocks are disconnected).
+#   block and 1.2 outside; when the blocks are disconnected, $k$ = the multiplicity of the eigenvalue 0 = the number of
+#   pieces, and no cluster mixes two blocks).
 # - Memorising only local facts pulls learned embeddings towards the smooth Laplacian modes (about 4 times chance
 #   here): the spectral bias behind "geometric memorisation" (F19), in miniature.
 # - Message passing = gather messages along edges, scatter-add into destinations (`index_add_`, not `out[dst] +=`).
 #   GCN = message passing with $\hat A = \tilde D^{-1/2}(A + I)\tilde D^{-1/2}$ and a non-linearity; GAT learns the
 #   weights with a softmax over each neighbourhood. Both are permutation-equivariant.
-# - With 2 labels, a GCN classifies the karate club at 94 to 97 % (it misses only the members with friends on both
-#   sides); on a noisy SBM a GCN reaches about 92 % against about 70 % for an MLP on features alone (averages over
-#   3 random graphs).
+# - With 2 labels, a GCN classifies the karate club at 94 to 97 % in its median run (in all but one of 960 runs its
+#   misses were the members with friends on both sides); on a noisy SBM a GCN reaches about 92 % against about 70 %
+#   for an MLP on features alone (averages over 3 random graphs).
 # - Depth over-smooths: the Dirichlet energy of repeatedly propagated features never increases and collapses;
 #   accuracy rises for 1 to 4 steps, then falls (to chance after 64 steps); a trained 16-layer GCN is at chance
 #   (also because deep GCNs are hard to train).

@@ -187,14 +187,26 @@ stft = torch.stft(torch.from_numpy(clip), N, H, window=torch.hann_window(N), ret
 ref = torch.clamp(torch.from_numpy(M_lib) @ stft[..., :-1].abs() ** 2, min=1e-10).log10()
 ref = (torch.maximum(ref, ref.max() - 8.0) + 4.0) / 4.0
 ours = audio.whisper_log_mel(clip)
-print(f"1 s of noise: ours {ours.shape} vs Whisper's path {tuple(ref.shape)}, max difference {np.abs(ours - ref.numpy()).max():.1e}")
-assert ours.shape == (80, 100) and np.abs(ours - ref.numpy()).max() < 1e-5
+gap = np.abs(ours - ref.numpy())
+power_ours = 10 ** audio.log_mel_spectrogram(clip)[..., :-1]                     # float64 mel power, (80, 100)
+power_ref = (torch.from_numpy(M_lib) @ stft[..., :-1].abs() ** 2).numpy()       # float32, Whisper's path
+power_err = float(np.abs(power_ours - power_ref).max() / power_ref.max())
+eps32 = float(torch.finfo(torch.float32).eps)
+print(f"1 s of noise: ours {ours.shape} vs Whisper's path {tuple(ref.shape)}; mel power: largest difference "
+      f"{power_err / eps32:.1f} float32 epsilons of the largest cell; log-mel: median difference {np.median(gap):.1e}, "
+      f"99.9 % of cells within {np.quantile(gap, 0.999):.1e}, the worst cell {gap.max():.1e}")
+assert ours.shape == (80, 100) and power_err < 10 * eps32 and np.quantile(gap, 0.999) < 1e-6
 assert ours.max() - ours.min() <= 2.0 + 1e-12          # 8 log10 units / 4
 
 # %% [markdown]
 # In every case the peak band was the best band or its neighbour: a tone between two band centres can tip either
-# way once the window has spread it. Our NumPy pipeline matches the torch code path that Whisper runs to float32
-# precision.
+# way once the window has spread it. Our NumPy pipeline (float64) matches the torch code path that Whisper runs to
+# float32 precision, and the right place to say so is the *power*: a float32 FFT makes errors of a few roundings of
+# the whole frame's energy, so every mel power agrees within 10 float32 epsilons ($1.2\cdot10^{-7}$ each) of the
+# largest (at most 3 over 40 draws of the noise). After the logarithm 99.9 % of the cells still agree within
+# $10^{-6}$, but not all: a low band is one or two FFT bins wide, and where those bins happen to nearly cancel, a
+# small absolute error is a large relative one. The worst of the 8000 cells ranged from $2\cdot10^{-7}$ to
+# $1.3\cdot10^{-5}$ over 60 draws, a tail with no bound to assert.
 #
 # ### Hearing "words": a tiny CNN on synthetic log-mel images
 #
