@@ -885,17 +885,20 @@ assert abs(information.mutual_information(np.outer(pxy.sum(1), pxy.sum(0)))) < 1
 pzx, ib_trace = information.ib_solve(pxy, n_z=4, beta=5.0, iters=300, seed=0)
 assert np.all(np.diff(ib_trace) <= 1e-10)
 betas = np.geomspace(0.5, 200, 40)
-i_xz, i_zy = information.ib_curve(pxy, betas, n_z=8, iters=200, seed=0)
+curves = [information.ib_curve(pxy, betas, n_z=8, iters=200, seed=s) for s in range(5)]   # 5 random jitters
+i_xz, i_zy = curves[0]
 print(f"beta = 0.5: I(X;Z) = {i_xz[0]:.2e};  beta = 200: I(X;Z) = {i_xz[-1]:.3f}, I(Z;Y) = {i_zy[-1]:.4f}")
 beta_c = betas[np.argmax(i_xz > 1e-6)]
 print(f"first beta of the sweep with I(X;Z) > 0: {beta_c:.2f}")
 assert i_xz[0] < 1e-6 and 2.0 < beta_c < 4.0                  # small beta: Z forgets X entirely
 assert np.all(i_zy <= I_xy + 1e-12) and np.all(i_xz <= H_x + 1e-12)   # data processing; I(X;Z) <= H(X)
-cold, _ = information.ib_solve(pxy, n_z=8, beta=200.0, iters=400, seed=1)     # no annealing: one random start
-i_zy_cold = information.ib_objective(pxy, cold, 200.0)[1]
-print(f"at beta = 200: annealed I(Z;Y) = {i_zy[-1] / I_xy:.1%} of I(X;Y); cold start {i_zy_cold / I_xy:.1%}")
-assert np.all(np.diff(i_zy) >= -1e-6) and i_zy[-1] > 0.97 * I_xy     # more beta keeps more about Y
-assert i_zy[-1] > i_zy_cold + 1e-3 * I_xy                            # annealing beats a cold start
+colds = [information.ib_solve(pxy, n_z=8, beta=200.0, iters=400, seed=10 + s)[0] for s in range(5)]   # no annealing
+annealed = np.array([c[1][-1] for c in curves]) / I_xy                  # I(Z;Y) at beta = 200, share of I(X;Y)
+cold = np.array([information.ib_objective(pxy, c, 200.0)[1] for c in colds]) / I_xy
+print(f"at beta = 200, share of I(X;Y) kept, 5 runs each: annealed {np.round(annealed, 4)}, cold start "
+      f"{np.round(cold, 4)}")
+assert all(np.all(np.diff(c[1]) >= -1e-6) for c in curves)               # more beta keeps more about Y, every run
+assert np.median(annealed) > 0.97 and np.median(annealed) > np.median(cold) + 1e-3   # annealing beats a cold start
 
 # %%
 fig, axes = figure(2, 1, width=5)
@@ -923,6 +926,10 @@ interact(show_encoder, beta=FloatSlider(value=5.0, min=0.5, max=50.0, step=0.5, 
 # %% [markdown]
 # Below a critical $\beta$ the best encoder ignores $x$ ($I(X;Z)=0$). As $\beta$ grows it splits the $x$ values into
 # more and more clusters (the steps of the curve), ordered by $p(y{=}1|x)$, and $I(Z;Y)$ climbs to the ceiling $I(X;Y)$.
+# Neither annealing nor a cold start is guaranteed the best encoder: the IB equations have local optima, and each run
+# ends on one of a few branches. Over 300 seed offsets one annealed sweep kept 97.2 %, 97.7 %, 99.4 % or 99.95 % of
+# $I(X;Y)$ at $\beta = 200$ (once, 95.5 %), one cold start 96.6 % or 98.3 %. So the cell compares the median of 5
+# runs of each, which favoured annealing in all of 150 further offsets, not one run with one.
 #
 # **Links to the ELBO.** For a stochastic encoder $q(z|x)$ and any "marginal" $r(z)$,
 # $I(X;Z)\le\mathbb E_x\,\mathrm{KL}(q(z|x)\|r(z))$, with equality when $r$ is the true marginal $q(z)$; with
