@@ -324,12 +324,27 @@ x_oracle = ddpm_sample(eps_exact, n_s, g)
 print(f"DDPM-200 sampling: {time.time() - t0:.1f} s for two runs")
 ed_model, ed_oracle = energy_distance(x_ddpm, reference), energy_distance(x_oracle, reference)
 ed_noise = energy_distance(torch.randn(n_s, 2, generator=g, dtype=F64), reference)
-print(f"energy distance to the data: learned {ed_model:.4f}, exact network {ed_oracle:.4f}, pure noise {ed_noise:.2f}")
+g_null = torch_generator(7)                                # the estimator's own noise: two samples of the data itself
+ed_null = [energy_distance(gm.sample(n_s, g_null), gm.sample(n_s, g_null)) for _ in range(20)]
+null_sd = float(np.sqrt(np.mean(np.square(ed_null))))   # spread around its true value, 0 (root mean square)
+print(f"energy distance to the data: learned {ed_model:.4f}, exact network {ed_oracle:.4f}, pure noise {ed_noise:.2f}; "
+      f"between two data samples of {n_s}: 0 +- {null_sd:.4f}")
 fig, axes = figure(3, width=3.0, height=3.0)
 for ax, pts, name in zip(axes, (reference, x_oracle, x_ddpm), ("data", "DDPM-200, exact network", "DDPM-200, learned")):
     ax.scatter(*pts.T, s=2, alpha=0.5); ax.set_aspect("equal"); label(ax, name, "", "")
 plt.show()
-assert abs(ed_oracle) < 0.01 and ed_model < ed_noise / 5
+assert abs(ed_oracle) < 8 * null_sd and ed_model < ed_noise / 5      # 8: the null law's right tail, see below
+
+# %% [markdown]
+# With the exact network, 200 DDPM steps draw samples as close to the data as a second sample of the data itself. The
+# yardstick is the estimator's own noise, which the cell measures from 20 pairs of data samples: the energy distance
+# between two samples of 2000 points from the same law has mean 0 and a root mean square of about 0.0017. Its law is
+# skewed (a degenerate U-statistic: a weighted sum of centred chi-squares), so the tail on the right is long: over 400
+# such pairs it ranged from -1.3 to +5.6 times its RMS (99th percentile 3.6). The exact network's samples came to -1.0
+# to +2.0 RMS over 30 seed offsets and 6.3 at offset 4007 (0.0109, where a fixed bound of 0.01 had been asserted). So
+# the cell asserts 8 RMS: a bound on the estimator's noise, which a biased sampler (too few steps, a wrong variance)
+# would cross by far. The learned network's samples are further away (0.004 to 0.022 over those offsets) and still
+# about 10 times closer than pure noise (0.20 to 0.23).
 
 # %% [markdown]
 # ## 3.2 Faster sampling: DDIM, the probability-flow ODE, Euler and Heun

@@ -152,7 +152,9 @@ for seed in SEEDS:
 
 # %% [markdown]
 # What holds in every seed (we assert it): accuracy falls with length in both formats, and the per-token error of
-# the longest problems is lower with the scratchpad than without. Each scratchpad token is an easier prediction.
+# the longest problems is lower with the scratchpad than without. Each scratchpad token is an easier prediction: over
+# 120 seeds (offsets 4100-4139) lower by 0.10 to 0.19, except one seed at offset 4111 (0.047), so the cell asserts
+# "lower" per seed and "lower by more than 0.05" on the mean over the three seeds (0.12 to 0.18 in those 40 draws).
 # But at this budget the scratchpad does **not** raise exact-match accuracy: it has $2n+1$ tokens to get right
 # instead of $n+2$, and the easier tokens do not yet make up for the extra ones (we assert that both formats stay
 # below 5 % exact on 3-digit problems in every seed; in our runs both were at or below 1 %). With much longer training the scratchpad format is known to be learned faster
@@ -166,8 +168,9 @@ for seed in SEEDS:
     for scratch in (False, True):
         a_n = [acc[seed, n, scratch] for n in LENGTHS]
         assert a_n[0] > a_n[-1], (seed, scratch, a_n)
-    assert tok[seed, 3, True] < tok[seed, 3, False] - 0.05, seed         # easier tokens with the scratchpad
+    assert tok[seed, 3, True] < tok[seed, 3, False], seed                # easier tokens with the scratchpad
     assert max(acc[seed, 3, True], acc[seed, 3, False]) < 0.05, seed     # ... but no exact-match gain yet
+assert np.mean([tok[seed, 3, False] - tok[seed, 3, True] for seed in SEEDS]) > 0.05     # 0.12 or more in 40 draws
 
 fig, axes = plotting.figure(2, 1, width=4.0)
 for scratch, ls in ((False, "-"), (True, "--")):
@@ -228,9 +231,11 @@ for seed in SEEDS:
 # %% [markdown]
 # The outcome at this scale, asserted over all seeds, formats and lengths:
 #
-# - **Errors do not come together.** The mean pairwise correlation is never clearly positive (we assert $\bar\rho <
-#   0.15$; over seed offsets 0-3 and 95-114 the largest was 0.11). Where it departs from 0 it is *negative*, on 1-digit
-#   problems (down to -0.39): the model errs at one position or at the other, rarely at both. Accordingly the
+# - **Errors do not come together, on average.** Averaged over the 18 cases (3 seeds, 3 lengths, 2 formats), the mean
+#   pairwise correlation $\bar\rho$ stayed between -0.10 and +0.03 over 41 seed offsets (4002, 4100-4139; we assert
+#   below 0.1). A single model can come out positive (above 0.15 in one case at 4 of those 41 offsets, up to 0.31),
+#   so no single case is asserted; the large departures from 0 are more often *negative*, on 1-digit problems (down
+#   to -0.39): the model errs at one position or at the other, rarely at both. Accordingly the
 #   exact-match accuracy is at most a few points below the product of the per-position accuracies (we assert less
 #   than 0.08 below; the largest gap measured was 0.062), and above it by no more than chance. "Chance" is computed:
 #   shuffling each position's errors across the 400 problems on its own keeps the per-position rates and destroys any
@@ -254,8 +259,10 @@ for seed in SEEDS:
 # the early, noise-like regime. The number to carry forward is the measurement, not the slogan.
 
 # %%
-for k, r in rho.items():
-    assert np.isnan(r) or r < 0.15, (k, r)
+mean_rho = float(np.nanmean(list(rho.values())))         # nan: a case with an error-free or all-wrong position
+print(f"mean rho over the {len(rho)} (seed, length, format) cases {mean_rho:+.3f}; single cases from "
+      f"{np.nanmin(list(rho.values())):+.2f} to {np.nanmax(list(rho.values())):+.2f}")
+assert mean_rho < 0.1                                     # not positive on average: errors do not come together
 for k, g in prod_gap.items():
     assert -0.08 < g, (k, g)                                   # below the product: errors exclude each other a little
 for n in LENGTHS:
@@ -489,9 +496,10 @@ print(f"chapter CPU time: {time.process_time() - T0:.1f} s")
 # - **Chain-of-thought** buys serial computation: each written token can read the ones before. A tiny GPT trained
 #   for a few seconds on addition made fewer per-token errors with a scratchpad on 3-digit problems, in every
 #   seed, but at this budget that did not turn into more exactly-right answers (the scratchpad has more tokens).
-# - **F2**: per-position errors of these models never came together (correlations at most slightly positive, at
-#   times negative; accuracy at or below the product of per-position accuracies), yet $(1-e)^n$ with one $e$ fitted on short problems over-predicted long
-#   ones, because the per-token error grows with length. Measure the joint error distribution; do not assume it.
+# - **F2**: per-position errors of these models did not come together on average (mean correlation over 18 cases
+#   between -0.10 and +0.03; single models from -0.39 to +0.31; accuracy no more above the product of per-position
+#   accuracies than chance allows), yet $(1-e)^n$ with one $e$ fitted on short problems over-predicted long ones,
+#   because the per-token error grows with length. Measure the joint error distribution; do not assume it.
 # - **ReAct**: a loop that keeps the model's own thoughts and actions in its context, turns malformed actions,
 #   unknown tools and tool failures into observations, and stops after a step limit; tools never `eval` model text.
 # - **Tree of Thoughts**: on the Game of 24 with exact fractions, a beam of 5 with a heuristic evaluator solved more
