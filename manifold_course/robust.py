@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import operator
 import os
 import random
 import re
@@ -339,9 +340,9 @@ def _without_asserts(source: str) -> str:
     return ast.unparse(Strip().visit(ast.parse(source)))
 
 
-_ORDER = {"Lt": lambda a, b: a < b, "LtE": lambda a, b: a <= b, "Gt": lambda a, b: a > b, "GtE": lambda a, b: a >= b,
-          "Eq": lambda a, b: a == b, "NotEq": lambda a, b: a != b, "In": lambda a, b: a in b,
-          "NotIn": lambda a, b: a not in b, "Is": lambda a, b: a is b, "IsNot": lambda a, b: a is not b}
+_ORDER = {"Lt": operator.lt, "LtE": operator.le, "Gt": operator.gt, "GtE": operator.ge, "Eq": operator.eq,
+          "NotEq": operator.ne, "Is": operator.is_, "IsNot": operator.is_not,
+          "In": lambda a, b: operator.contains(b, a), "NotIn": lambda a, b: not operator.contains(b, a)}
 _RECORDER = "__manifold_course_compare__"
 
 
