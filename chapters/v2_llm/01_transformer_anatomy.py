@@ -118,17 +118,21 @@ assert top_raw > 0.7 and top_scaled < 0.35
 
 # %% [markdown]
 # **The mask goes in before the softmax.** Setting a score to $-\infty$ gives it weight exactly 0 *and* renormalises
-# the remaining weights to sum to 1. Zeroing the future weights *after* the softmax leaves rows that sum to less than 1.
+# the remaining weights to sum to 1. Zeroing the future weights *after* the softmax leaves rows that sum to less than 1:
+# each row falls short by exactly the weight the unmasked softmax gave to its future keys (how much is random; the
+# last row has no future and still sums to 1).
 
 # %%
 T = 6
 _, w = attention.scaled_dot_product_attention(q[0, 0, :T], k[0, 0, :T], v[0, 0, :T],
                                               mask=attention.attention_mask(T, T), return_weights=True)
-w_after = torch.softmax(q[0, 0, :T] @ k[0, 0, :T].T / 4.0, -1) * torch.tril(torch.ones(T, T))
+w_full = torch.softmax(q[0, 0, :T] @ k[0, 0, :T].T / 4.0, -1)           # no mask at all
+w_after = w_full * torch.tril(torch.ones(T, T))
 print("row sums, mask before softmax:", w.sum(-1).numpy().round(3))
 print("row sums, mask after softmax: ", w_after.sum(-1).numpy().round(3))
 assert torch.allclose(w.sum(-1), torch.ones(T)) and (w.triu(1) == 0).all()
-assert w_after.sum(-1)[:-1].max() < 0.999
+assert torch.allclose(1 - w_after.sum(-1), w_full.triu(1).sum(-1), atol=1e-6)   # each row loses its future's weight
+assert (w_after.sum(-1)[:-1] < 1).all()                                          # so every row but the last: < 1
 
 # %% [markdown]
 # A **sliding window** of width $w$ (Mistral 7B, A. Q. Jiang et al., 2023, arXiv:2310.06825) also drops keys

@@ -223,7 +223,8 @@ for r, st, co in zip(rates, results["static"], results["continuous"]):
           f"mean latency {st['mean_latency']:6.2f} vs {co['mean_latency']:6.2f} s")
 st8, co8 = results["static"][3], results["continuous"][3]
 assert co8["throughput"] > 2 * st8["throughput"] and co8["mean_latency"] < st8["mean_latency"]
-assert all(c["throughput"] >= s["throughput"] for s, c in zip(results["static"], results["continuous"]))
+assert all(c["throughput"] >= s["throughput"] * (1 - 1e-12)            # never behind (a tie: equal up to rounding)
+           for s, c in zip(results["static"], results["continuous"]))
 gap_400 = results["continuous"][0]["throughput"] / results["static"][0]["throughput"] - 1
 long_low = batching.make_workload(n=2000, rate=2.0, seed=0)                           # the same low load, 5x longer
 gap_2000 = (batching.simulate(long_low, 16, "continuous")["throughput"]
@@ -248,7 +249,10 @@ plt.show()
 # At low load both schedulers keep up and throughput equals demand, but for an end effect: throughput counts the time
 # until the last request is served, and behind a long request the static engine can finish its last batches a few
 # seconds later. Over 400 requests (200 s at 2 req/s) that gap reached 12 % in the 300 draws we swept; over 2000 it
-# shrinks like $1/n$ (printed; we assert under 5 %). As the load grows, static batching saturates
+# shrinks like $1/n$ (printed; we assert under 5 %). It never went the other way (500 draws, every rate), but it can
+# be zero: when the last request arrives alone into an idle engine, both schedulers serve it the same way, and
+# their end times differ only by float rounding (one sums the step times, the other multiplies), so the cell
+# compares them with a relative tolerance of $10^{-12}$. As the load grows, static batching saturates
 # early because its slots sit idle behind the longest request of each batch (with geometric lengths, the longest of 16
 # is about 3.4x the mean), and its latency explodes. Continuous batching is what every modern server (vLLM, TGI,
 # TensorRT-LLM) does, and it is what makes PagedAttention's free-anywhere blocks necessary.
@@ -500,7 +504,7 @@ assert abs(bits_per_weight["ternary"] - 1.585) < 1e-3
 # that rounding would erase.
 #
 # First the error of the ternary code on the trained layer, then the accuracy of the whole MLP: PTQ of the trained
-# float network vs QAT from scratch (same architecture, steps and seed), for 2-bit per-channel (levels
+# float network vs QAT from scratch (same architecture, steps and seed; three seeds), for 2-bit per-channel (levels
 # $\{-1, 0, 1\}\cdot s_i$ with $s_i = \max_j |w_{ij}|$) and ternary absmean weights. Biases stay in float.
 
 # %%
@@ -521,23 +525,39 @@ def ptq(model: nn.Sequential, mode: str) -> nn.Sequential:
     return out
 
 
-qat_rows = {}
+floats = {0: mlp}                                # three float MLPs: seed 0 (above) and two more
+for seed in (1, 2):
+    manual_seed(seed)
+    floats[seed] = train(digits_mlp(), seed=seed)
+qat_rows = {}                                    # label -> (3, 3) array: per seed, accuracy of float, PTQ, QAT
 for mode, label in (("int", "2-bit per-channel"), ("ternary", "ternary (BitNet b1.58)")):
-    acc_ptq = accuracy(ptq(mlp, mode), Xte, yte)
-    manual_seed(0)
-    qat_model = train(digits_mlp(lambda i, o: Q.QuantLinear(i, o, bits=2, mode=mode)))
-    qat_rows[label] = (acc_ptq, accuracy(qat_model, Xte, yte))
-    print(f"{label:24s}: float {acc_fp:.3f}, PTQ {qat_rows[label][0]:.3f}, QAT {qat_rows[label][1]:.3f}")
-for label, (acc_ptq, acc_qat) in qat_rows.items():
-    assert acc_qat > acc_ptq and acc_qat > acc_fp - 0.04                   # QAT: within a few points of float
-ptq2, qat2 = qat_rows["2-bit per-channel"]
-assert acc_fp - ptq2 > 0.05 and acc_fp - ptq2 > 2 * (acc_fp - qat2)                # PTQ at 2 bits loses far more
+    rows = []
+    for seed, fp_model in floats.items():
+        manual_seed(seed)
+        qat_model = train(digits_mlp(lambda i, o: Q.QuantLinear(i, o, bits=2, mode=mode)), seed=seed)
+        rows.append([accuracy(m, Xte, yte) for m in (fp_model, ptq(fp_model, mode), qat_model)])
+    qat_rows[label] = np.array(rows)
+    for seed, (a_fp, a_ptq, a_qat) in zip(floats, rows):
+        print(f"{label:24s} seed {seed}: float {a_fp:.3f}, PTQ {a_ptq:.3f}, QAT {a_qat:.3f}")
+for label, acc in qat_rows.items():
+    fp_, ptq_, qat_ = acc.T
+    assert (qat_ > fp_ - 0.05).all()                                   # QAT: within a few points of float, every seed
+    assert np.median(qat_ - ptq_) > 0                                  # and ahead of PTQ in the median seed
+fp2, ptq2, qat2 = qat_rows["2-bit per-channel"].T
+assert (qat2 > ptq2).all()                                             # at 2 bits: ahead of PTQ in every seed
+assert np.median(fp2 - ptq2) > 0.05 and np.median(fp2 - ptq2) > 2 * np.median(fp2 - qat2)   # PTQ loses far more
 
 # %% [markdown]
-# QAT comes back to within a few points of the float accuracy, where PTQ at 2 bits loses many. Over six draws of the
-# course's seeds: QAT ended between 0.4 points above and 3 points below float (2-bit), within 1.3 points (ternary);
-# 2-bit PTQ lost between 9 and 32 points, ternary PTQ between 1 and 15. How much PTQ loses depends on the trained
-# weights (which outliers set each channel's scale), QAT much less. The cost is a full
+# QAT comes back to within a few points of the float accuracy, where PTQ at 2 bits loses many. Over 120 draws of a
+# seed (offsets 100-219): QAT ended between 3.3 points below and 1.1 above float (2-bit; median 0.6 below) and within
+# 2.6 points (ternary); 2-bit PTQ lost between 3.5 and 45 points (median 20), ternary PTQ between 0.7 and 16 (median
+# 5.5). How much PTQ loses depends on the trained weights (which outliers set each channel's scale), QAT much less.
+# So one seed settles little where PTQ happens to lose little: ternary QAT led ternary PTQ by as little as 0.6 points
+# (3 of 539 test digits), and 2-bit PTQ lost under 5 points in 2 of the 120 draws. The cell trains three seeds and
+# asserts per seed only what held with room in all 120 (QAT within 5 points of float; at 2 bits, QAT ahead of PTQ,
+# by 2.4 points or more), and the rest for the median seed: QAT ahead of PTQ for both codes, and 2-bit PTQ losing over 5
+# points and over twice what QAT loses (the median of three consecutive draws: at least 8.9 points over 40 triples).
+# The cost of QAT is a full
 # training run (or a fine-tuning run) with fake quantisation, which is why LLMs are mostly quantised post-training
 # (GPTQ, AWQ) at 4 bits, while ternary models like BitNet b1.58 are trained so from the start.
 #
@@ -556,8 +576,9 @@ assert acc_fp - ptq2 > 0.05 and acc_fp - ptq2 > 2 * (acc_fp - qat2)             
 # - GPTQ's error feedback through the inverse Hessian cut the held-out output error of a real layer 15-35x at 3-4
 #   bits; AWQ's activation-aware scaling always helped, and at 4 bits its gain grew from 1.5x to 5x (medians) when a
 #   few input channels were large; NF4 beat INT4 on trained weights.
-# - At 2 bits or ternary, post-training quantisation breaks a small MLP; quantisation-aware training with the
-#   straight-through estimator recovers its accuracy.
+# - At 2 bits post-training quantisation breaks a small MLP (a loss of 20 points in the median draw), ternary PTQ
+#   costs 1 to 16 points; quantisation-aware training with the straight-through estimator recovers the accuracy to
+#   within a few points of float.
 #
 # **Exercises:** `exercises/v6_systems/05_serving_and_quantization.ipynb` (copied to your `my_work/` by
 # `manifold-course lab`): absmax int8 and its inverse, zero-point and per-channel quantisation, ternary BitNet weights,
