@@ -659,8 +659,8 @@ for depth, res in tqdm([(4, False), (16, False), (32, False), (32, True)], desc=
     print(f"{'residual' if res else 'plain':8s} depth {depth:2d}: first/last gradient ratio at init {g[1] / g[-2]:7.1f}, "
           f"training loss after 200 steps {train_loss:.3f}")
 plain4, plain16, plain32, res32 = (runs[k] for k in [(4, False), (16, False), (32, False), (32, True)])
-assert min(r["ratio"] for r in runs.values()) > 0.5               # with BatchNorm no gradient vanishes (depth 4: 1.1-1.9)
-assert plain32["ratio"] > 100                                     # the first block gets > 100x the last one's (250-600x)
+assert min(r["ratio"] for r in runs.values()) > 0.5               # with BatchNorm no gradient vanishes (depth 4: 1.0-1.9)
+assert plain32["ratio"] > 100                                     # the first block gets > 100x the last one's (190-830x)
 assert plain4["train_loss"] < plain16["train_loss"] < plain32["train_loss"] and plain32["train_loss"] > 1.0
 assert res32["train_loss"] < plain4["train_loss"]                 # the residual net closes the gap
 
@@ -674,9 +674,10 @@ plt.show()
 
 # %% [markdown]
 # With BatchNorm, no gradient vanishes: at initialisation the first block of the 32-layer plain net receives a
-# gradient *hundreds* of times larger than the last block (250 to 600 times over 15 seeds). Yet the training loss
-# gets *worse* with depth, which is degradation (over 15 seeds: 0.09-0.13 at depth 4, 0.35-0.53 at depth 16,
-# 2.0-2.3 at depth 32), and the residual net of the same depth trains best of all (0.008-0.033). The gradient is
+# gradient *hundreds* of times larger than the last block (190 to 830 times over 65 draws: 15 seeds, and 50 seed
+# offsets of a replica of this cell). Yet the training loss gets *worse* with depth, which is degradation (over the 65
+# draws: 0.09-0.14 at depth 4, 0.31-0.65 at depth 16, 1.96-2.3 at depth 32), and the residual net of the same depth
+# trains best of all (0.008-0.086; depth 4's plain net was behind it by at least 0.026). The gradient is
 # there; following it is hard. (In fully connected plain nets BatchNorm makes gradients grow exponentially towards
 # the input, and Yang et al. 2019, arXiv:1902.08129, show that this explosion alone makes deep plain BN nets
 # untrainable; He et al.'s convolutional nets had healthy gradient norms and degraded all the same. Neither story is
@@ -888,11 +889,14 @@ for name, model in models_14.items():
           f"per image, test accuracy {result_14[name]:.3f} after 200 steps ({seconds:.1f} s)")
     assert n_par == closed[name]
 assert closed["ResNet"] == 9690 and closed["ConvNeXt"] == 6234
-assert min(result_14.values()) > 0.9                               # 0.92 to 0.99 over 24 seeds
+assert min(result_14.values()) > 0.75                              # both learn (chance 0.1): 0.84 to 1.0 over 76 draws
 assert 5 < macs_14["ResNet"] / macs_14["ConvNeXt"] < 8
 
 # %% [markdown]
-# Both reach over 90 % test accuracy (0.92 to 0.99 over 24 seeds, neither reliably ahead); the ConvNeXt does it
+# Both reach high test accuracy, neither reliably ahead: over 76 draws (24 seeds, then 52 seed offsets of a replica
+# of this cell) the ResNet scored 0.84 to 1.0 (median 0.97; below 0.9 in 4 of the 52 draws, once at seed offset 5010
+# in this notebook too) and the ConvNeXt 0.93 to 0.98 (median 0.96), the ResNet ahead in 34 of the 52. The cell
+# asserts that both learn (above 0.75; chance is 0.1). The ConvNeXt does it
 # with fewer parameters and about six times fewer multiply-adds, because its patchify stem shrinks the grid to 4x4
 # before the blocks run. On 8x8 digits this is a sanity check, not a benchmark: the paper's gains were measured on
 # ImageNet with a long training recipe.

@@ -784,8 +784,10 @@ assert same_function < 1e-4 and gap_raw > 0.05 and gap_fn < 1e-4    # raw: 0.09-
 # Now the experiment (Part 2, L1): a plain and a residual MLP, 20 hidden blocks of width 32, BatchNorm in every block
 # (as Li et al. compare ResNets with and without shortcuts, both with BatchNorm), trained 400 Adam steps on the
 # digits. Then a 21 x 21 grid over $[-1, 1]^2$ of filter-normalised directions, on a fixed subset of 512 training
-# images, in evaluation mode. A depth-2 pair is the control. (Test accuracies over ten seeds: 0.89 to 0.95 for the
-# plain depth-20 net, above 0.95 for the three others.)
+# images, in evaluation mode. A depth-2 pair is the control. (Test accuracies over 64 draws of a seed: 0.85 to 0.97
+# for the plain depth-20 net, 0.91 to 0.98 for the residual one, 0.96 to 0.99 and 0.88 to 0.99 for the plain and
+# residual depth-2 nets; one more draw, seed offset 5017, gave the plain depth-20 net 0.83. The cell asserts only that
+# every net is trained, above 0.75 where chance is 0.1: the landscapes below are compared at trained minima.)
 
 # %%
 X512, y512 = Xtr[:512], ytr[:512]
@@ -797,7 +799,7 @@ for depth in (20, 2):
         nets[(depth, residual)] = net.eval()
 for (depth, residual), net in nets.items():
     print(f"depth {depth:2d} {'residual' if residual else 'plain   '}: test accuracy {accuracy(net, Xte, yte):.3f}")
-assert all(accuracy(net, Xte, yte) > 0.85 for net in nets.values())
+assert all(accuracy(net, Xte, yte) > 0.75 for net in nets.values())      # trained: chance is 0.1
 
 grid_ab = np.linspace(-1, 1, 21)
 surfaces = {}
@@ -1052,7 +1054,7 @@ plain_prof, res_prof = id_profiles["plain MLP"], id_profiles["residual MLP"]
 for prof in (plain_prof, res_prof):                          # the MLPs: no rise beyond one TwoNN error
     assert max(prof[1:]) < (1 + 1 / np.sqrt(len(Xte))) * prof[0]
 cnn_prof = id_profiles["CNN"]                # input, conv1, conv2, pool, conv3, dense, logits
-assert cnn_prof[5] < min(cnn_prof[1:5])      # the dense layer is below every convolution and the pooling layer
+assert cnn_prof[5] < min(cnn_prof[:2])       # the dense layer is below the input and the first convolution
 assert id_profiles["plain MLP"][-2] < id_profiles["residual MLP"][-2]        # last hidden layer
 
 fig, ax = plotting.figure(width=6)
@@ -1069,15 +1071,19 @@ plt.show()
 # does any layer rise above the input's value by more than TwoNN's statistical error (about 4 % on 539 points): the
 # plain MLP's layers were below it in 39 of 40 draws (at most 1.01 times it); the residual MLP's first block can keep
 # it (the skip connection carries the input through), and the later blocks lower it. The CNN's convolutions keep
-# about the input's dimension (the largest of its layers was 0.94 to 1.05 times the input's over 40 draws), and its
-# dense layer brings it below every convolutional layer; nothing like the several-fold rise of a hunchback. (In 10 of 11
-# draws on a second CPU the pooling layer sat 0.1 to 0.6 above the convolution before it, and in the eleventh the two
-# were equal: a bump of the size of TwoNN's error, which one draw cannot establish, so we do not assert it.) Ansuini et al. saw the rise in deep convolutional networks trained on large natural images; whether it
-# needs that scale, or other architectures, we cannot test in a few CPU seconds. The plain net squeezes its last hidden
-# layer to a lower dimension than the residual net (1.5 to 2.1 against 4.6 to 5.9 over 40 draws) while generalising a
-# little worse (in all ten), the opposite of the "lower final ID, better generalisation" trend, in a comparison across
-# two architectures (Ansuini et al.'s correlation is across trained networks of one family). We assert exactly what we
-# measure, and keep the question open for the capstone's larger models.
+# about the input's dimension (the largest of its layers was 0.90 to 1.05 times the input's over 104 draws), and its
+# dense layer brings it down: below the input by 0.95 or more, and below the first convolution by 0.79 or more, in
+# all of 64 draws (asserted). It usually lies below every convolutional layer too, but after the pooling the third
+# convolution is itself low, and its lead over the dense layer was as small as 0.11 (TwoNN's error there is about
+# 0.25); at seed offset 5005 it was reversed. So "below every convolution" is a typical picture, not asserted.
+# Nothing like the several-fold rise of a hunchback. (The pooling layer sat above the convolution before it in 57 of
+# 64 draws, was equal in 2, below in 5: a bump of the size of TwoNN's error, which one draw cannot establish, so we
+# do not assert it.) Ansuini et al. saw the rise in deep convolutional networks trained on large natural images;
+# whether it needs that scale, or other architectures, we cannot test in a few CPU seconds. The plain net squeezes its
+# last hidden layer to a lower dimension than the residual net (1.5 to 2.1 against 4.6 to 5.9 over 40 draws) while
+# generalising a little worse (in 59 of 64 draws), the opposite of the "lower final ID, better generalisation" trend,
+# in a comparison across two architectures (Ansuini et al.'s correlation is across trained networks of one family). We
+# assert exactly what we measure, and keep the question open for the capstone's larger models.
 #
 # ## Summary
 #

@@ -286,10 +286,14 @@ chinchilla_allocator(23.0)
 # full experiment (InPCA of the predictions of ~100 networks) belongs to the capstone; here we measure its
 # simplest shadow on our sweep: the number of tokens each size needs to reach a given online loss (log-log
 # interpolation of the curves above). The smallest model never gets there within 300 steps (in some seeds the second
-# smallest does not either). Among those that do, larger models need fewer tokens: each needs fewer than the model two
-# sizes below it (at most 0.8 times as many over 43 seeds, offsets 100-139, 141, 142 and 144), and the largest needs at most 0.7
-# times what the smallest one that gets there needs (0.25 to 0.67 over those seeds). Two neighbouring sizes can tie: the curve is read at four points, and in
-# one draw of 59 the largest model needed 2 % more tokens than the next one.
+# smallest does not either: in 7 of 40 draws, offsets 6000-6039). Among those that do, larger models need fewer
+# tokens: a straight line through log tokens against log $N$ falls, with slope -0.46 to -0.18 over those 40 draws (we
+# assert below -0.1). Single pairs of sizes are noisier than the trend: one training run can go badly, and the curve is
+# read at four points. Each model needed fewer tokens than the model two sizes below it in 39 of the 40 draws (in the
+# fortieth, 6027, the largest model needed 7 % more than the middle one), and the largest needed 0.26 to 0.70 times
+# what the smallest one that gets there needed (the top of that range when the second smallest model never gets there
+# and the comparison is with the middle one, only 5.4 times smaller): no fixed ratio between one pair of runs is safe
+# to assert.
 
 # %%
 def tokens_to_reach(r, target):
@@ -305,8 +309,10 @@ for r, t in zip(runs, reach):
     print(f"N = {r['N']:6d}: online loss {target} reached " + (f"after {t:,.0f} characters" if np.isfinite(t) else "never"))
 reached = reach[np.isfinite(reach)]
 assert len(reached) >= 3 and np.all(np.isfinite(reach[-len(reached):])), "only the smallest models may never reach it"
-assert np.all(reached[2:] < reached[:-2]), "each model should need fewer tokens than the model two sizes smaller"
-assert reached[-1] < 0.7 * reached[0], "the largest model should need far fewer tokens than the smallest that gets there"
+N_reached = np.array([r["N"] for r in runs])[np.isfinite(reach)]
+slope = np.polyfit(np.log(N_reached), np.log(reached), 1)[0]          # tokens to reach ~ N^slope
+print(f"tokens to reach {target} ~ N^{slope:.2f} over the {len(reached)} models that get there")
+assert slope < -0.1, "larger models should need fewer tokens: tokens-to-reach should fall with N"
 
 # %% [markdown]
 # **How many of the available dimensions does each width use (D2)?** For 600 token states of each model's last layer:
