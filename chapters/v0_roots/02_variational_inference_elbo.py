@@ -482,7 +482,9 @@ assert ratio > 10 and ratio > 2 * ratio_b and ratio_b > 3              # noisier
 # Without a baseline the score-function noise scales with the size of $f(z)$ itself, including the constant
 # $-D\log(s\sqrt{2\pi})$ and the misfit of wherever $x$ fell, which carry no gradient: so how much noisier it is
 # depends on the problem (over ten times, here). Subtracting a baseline (the mean of $f$ over the samples) removes
-# that part and more than halves the variance, but still leaves it over three times the pathwise one.
+# that part and more than halves the variance, but still leaves it over three times the pathwise one. (Over 1000 draws
+# of the model, the data point and the samples, a replica of these cells: 15 to 242 times without a baseline, median
+# 34; 3.6 to 12 times with it, median 6.3; the baseline divided the ratio by 3.1 or more.)
 #
 # With only two latent dimensions the baseline already recovers much of the gap. It grows with dimension: the
 # score-function estimate of $\partial/\partial\mu_1$ multiplies $\epsilon_1$ by $f(z)$, which fluctuates with *every*

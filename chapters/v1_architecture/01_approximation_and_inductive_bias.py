@@ -231,16 +231,16 @@ for name in ("polynomial x^3 - x/2", "high-frequency sin(6 pi x)"):
     trained[name] = [ap.sup_error(f, ap.train_one_hidden_layer(f, N, steps=1500, seed=0)) for N in (8, 32, 128)]
     print(f"{name:28s} trained sup error at N = 8, 32, 128: {np.round(trained[name], 3)}")
 tp, th = trained.values()
-assert tp[2] < tp[0] / 4                 # the polynomial: found, error falls with width (8x to 30x over 20 seeds)
+assert tp[2] < tp[0] / 3                 # the polynomial: found, error falls with width (5x to 30x over 60 draws)
 assert min(th) > 0.5 and sweep["high-frequency sin(6 pi x)"][6] < 0.01   # sin(6 pi x): exists at N = 128, not found
 
 # %% [markdown]
-# Training finds the smooth target: from width 8 to width 128 its sup error falls 8 to 30 times (median 12 over 20
-# seeds; the cell asserts at least 4). It does not find the high-frequency one in this budget: the sup error stays
-# between 0.98 and 1.2 at every width and seed we tried, no better than the constant 0 (whose error is 1), although
-# a width-128 network with error below 0.01 exists (least squares just built it). Gradient descent fits low
-# frequencies first, the *spectral bias* of neural networks (Rahaman et al. 2019, arXiv:1806.08734). Existence is not
-# learnability.
+# Training finds the smooth target: from width 8 to width 128 its sup error falls 5 to 30 times (20 seeds, and 40 seed
+# offsets of a replica of this cell: median 12, below 8 in 8 of the 60; the cell asserts at least 3). It does not find
+# the high-frequency one in this budget: the sup error stays between 0.98 and 1.2 at every width and seed we tried, no
+# better than the constant 0 (whose error is 1), although a width-128 network with error below 0.01 exists (least
+# squares just built it). Gradient descent fits low frequencies first, the *spectral bias* of neural networks (Rahaman
+# et al. 2019, arXiv:1806.08734). Existence is not learnability.
 #
 # > **Careful.** The theorem is often quoted as holding "on closed intervals of $\mathbb R^n$ for any non-linear
 # > activation". Three corrections, all measured below.
@@ -444,14 +444,15 @@ for name, e in inv.items():
     print(f"{name:38s} relative error {e:.1e}")
 assert inv["conv feature maps, equivariance"] < 1e-6 and inv["global average pool, invariance"] < 1e-6
 assert inv["zero-padded conv, equivariance"] > 0.1                # the borders break it
-assert inv["flattened features, invariance"] > 0.5               # no pooling: no invariance
+assert inv["flattened features, invariance"] > 0.25              # no pooling: no invariance (0.45-1.09 over 150 draws)
 assert inv["2x2 max-pool + average, 1-px shift"] > 0.02 and inv["2x2 max-pool + average, 2-px shift"] < 1e-6
 
 # %% [markdown]
-# The convolution is equivariant to rounding error; keeping the positions (flattening) destroys invariance;
-# a global average throws the positions away and gives invariance. A stride-2 pooling is invariant only to shifts
-# by a multiple of its stride: one-pixel shifts leak through (Zhang 2019, "Making convolutional networks shift-invariant
-# again", arXiv:1904.11486).
+# The convolution is equivariant to rounding error; keeping the positions (flattening) destroys invariance (a
+# one-pixel shift changes the flattened features by 45 % to 109 % of their size over 150 draws of the filters, 0.69 in
+# the median; the cell asserts over 25 %); a global average throws the positions away and gives invariance. A stride-2
+# pooling is invariant only to shifts by a multiple of its stride: one-pixel shifts leak through (Zhang 2019, "Making
+# convolutional networks shift-invariant again", arXiv:1904.11486).
 #
 # > **Careful.** "CNNs are translation-invariant" is a common slogan. Convolution is translation-*equivariant*;
 # > invariance comes from pooling, and only approximately: zero padding breaks equivariance at the borders (above),

@@ -132,7 +132,10 @@ aD, alphaD = scaling.fit_power_law(D_tok, runs[-1]["curve"])
 print(f"L(N) = {aN:.2f} N^-{alphaN:.3f}   |   L(N) = {aN3:.1f} N^-{alphaN3:.2f} + {cN3:.2f}")
 print(f"L(D) = {aD:.1f} D^-{alphaD:.3f} (largest model)")
 assert 0.05 < alphaN < 0.10 and 0.08 < alphaD < 0.3                    # the log-log slopes are stable across seeds
-assert 0 < cN3 < L_gpt.min() and alphaN < alphaN3 < 1.0                 # the curve bends: c > 0, so alpha > the slope
+bend = float(np.polyfit(np.log(N_gpt), np.log(L_gpt), 2)[0])          # > 0: the log-log curve flattens as N grows
+print(f"curvature of log L against log N: {bend:+.4f}")
+assert 0 <= cN3 < L_gpt.min() and alphaN3 < 1.0                        # the fit keeps c in [0, min L] ...
+assert alphaN3 > alphaN - 1e-6                                         # ... and c >= 0 means alpha >= the slope
 
 fig, axes = plotting.figure(ncols=2, width=5)
 Ngrid = np.geomspace(N_gpt[0] / 1.5, N_gpt[-1] * 3, 50)
@@ -155,9 +158,13 @@ plt.show()
 # not at convergence: the largest ones are limited by data, which bends the curve (the offset fit absorbs it into
 # $c$); embeddings are counted; the learning rate is not tuned per size. The offset fit is **not** stable: it rests
 # on a slight bend through five points, and over the same 16 seeds it gave $\alpha$ from 0.09 to 0.33 and $c$ from
-# 0.4 to 1.8. Five points pin down the slope, not how it splits into $\alpha$ and $c$. Only the direction of the bend
-# is stable: the curve flattens as $N$ grows in every seed, so $c > 0$ and the fitted $\alpha$ is larger than the
-# log-log slope (since $d\log L/d\log N = -\alpha(L - c)/L$), as in the synthetic example. Kaplan et al. and
+# 0.4 to 1.8. Five points pin down the slope, not how it splits into $\alpha$ and $c$. The direction of the bend is
+# more stable: the curve flattens as $N$ grows (printed: the curvature of a parabola through log L against log N) in
+# 29 of 30 draws at offsets 5000-5029 (curvature 0.001 to 0.010) and in the 59 seeds above, so $c > 0$ and the fitted
+# $\alpha$ is larger than the log-log slope (since $d\log L/d\log N = -\alpha(L - c)/L$), as in the synthetic
+# example. But at offset 5005 the five points lay on a straight line (curvature -0.0001): the fit put $c$ at its bound
+# 0 and $\alpha$ equal to the slope. So the cell asserts only what the fit guarantees ($0 \le c < \min L$, hence
+# $\alpha \ge$ the slope) and prints the curvature. Kaplan et al. and
 # Hoffmann et al. tune the schedule and train each size to its own budget. What transfers is the method and the
 # qualitative picture: loss falls smoothly and predictably in $N$ and $D$.
 #

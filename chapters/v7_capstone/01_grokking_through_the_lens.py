@@ -144,24 +144,31 @@ plt.show()
 
 # %% [markdown]
 # The claims. No run generalises before it memorises: the grokking step (test accuracy first at 90 %) is never before
-# the memorisation step (training accuracy first at 100 %), and in the median over the four runs it comes at least 30
-# steps later (55 steps or more in the 40 draws of the seeds we swept). The test accuracy at memorisation is usually
-# well below 90 %: chance is $1/p \approx 4\%$, and at $f = 0.6$ a good part of the test set is already right then (a
-# *partial* grok; printed above). But not always: in the 160 runs we swept one AdamW run memorised and grokked ten
-# steps apart, with 88 % of the test set right at memorisation, and in another draw both happened at the same logged
-# step (the curves are logged every 10 steps). So "below 85 %" is asserted for at least three of the four runs, not
-# for each. Muon memorises sooner (the median over seeds) and groks within 250 steps
-# on every seed.
+# the memorisation step (training accuracy first at 100 %). How long the delay is varies a lot from run to run. Over
+# 42 draws of the seeds (offsets 7000-7041, 168 runs, a replica of the cell above) the delay was 20 to 320 steps, and
+# the median over a draw's four runs 40 to 185 (30 at one of the 20 offsets 5000-5019); AdamW's runs grokked between
+# steps 90 and 480 (median 270), Muon's between 70 and 340 (median 110). The tail is long: one AdamW run (offset
+# 7031) had not grokked when the 600-step budget ran out, and did at step 730 when given more. So the cell asserts
+# that every run memorises, that at least three of the four grok within the budget (every Muon run did), and that
+# the median grokked run groks at least two logged steps (20) after it memorises. The test accuracy at memorisation
+# is usually well below 90 %: chance is $1/p \approx 4\%$, and at $f = 0.6$ a good part of the test set is already
+# right then (a *partial* grok; printed above). But not always: two of the 168 runs had 87 % and 90 % of the test set
+# right at memorisation (earlier draws: 88 %, and once both steps at the same logged step; the curves are logged
+# every 10 steps), never two runs in one draw. So "below 85 %" is asserted for at least three of the four runs, not
+# for each. Muon memorises sooner (the median over seeds: in all 42 draws).
 
 # %%
+grokked = {key: r for key, r in runs.items() if r["grok"] is not None}
 for (opt, seed), r in runs.items():
-    c = r["curves"]
-    assert r["mem"] is not None and r["grok"] is not None, f"{opt} seed {seed} did not grok in {CFG.steps} steps"
-    assert r["grok"] >= r["mem"], (opt, seed, r["mem"], r["grok"])      # never generalises before it memorises
-assert np.median([r["grok"] - r["mem"] for r in runs.values()]) >= 30
+    assert r["mem"] is not None, f"{opt} seed {seed} did not memorise in {CFG.steps} steps"
+    if r["grok"] is not None:
+        assert r["grok"] >= r["mem"], (opt, seed, r["mem"], r["grok"])  # never generalises before it memorises
+assert len(grokked) >= len(runs) - 1, f"only {len(grokked)} of {len(runs)} runs grokked in {CFG.steps} steps"
+assert all(runs["muon", s]["grok"] is not None for s in SEEDS)        # every Muon run groks within the budget
+assert np.median([r["grok"] - r["mem"] for r in grokked.values()]) >= 20
 test_at_mem = [r["curves"].test_acc[r["curves"].steps.index(r["mem"])] for r in runs.values()]
 assert sum(a < 0.85 for a in test_at_mem) >= len(test_at_mem) - 1, test_at_mem
-grok_adamw = np.array([runs["adamw", s]["grok"] for s in SEEDS])
+grok_adamw = np.array([runs["adamw", s]["grok"] or np.inf for s in SEEDS])   # inf: not within the budget
 grok_muon = np.array([runs["muon", s]["grok"] for s in SEEDS])
 mem_adamw = np.array([runs["adamw", s]["mem"] for s in SEEDS])
 mem_muon = np.array([runs["muon", s]["mem"] for s in SEEDS])
@@ -170,12 +177,13 @@ print(f"memorisation steps: AdamW {mem_adamw.tolist()}, Muon {mem_muon.tolist()}
 print(f"grokking steps:     AdamW {grok_adamw.tolist()}, Muon {grok_muon.tolist()}")
 print(f"mean seconds per run: AdamW {sec['adamw']:.1f}, Muon {sec['muon']:.1f}")
 assert np.median(mem_muon) < np.median(mem_adamw)
-assert (grok_muon <= 250 * SCALE).all()
 
 # %% [markdown]
-# Compare the printed grokking steps: Muon's sit close together, AdamW's spread much wider. While this chapter was
-# written, some seeds had AdamW grok *before* Muon, so "Muon groks sooner" is not asserted seed by seed: what holds on
-# every seed we tried is that Muon groks within the bound above and memorises sooner in the median.
+# Compare the printed grokking steps: Muon's mostly sit close together (half of them between 90 and 120 over the 84
+# Muon runs), AdamW's spread much wider. But some seeds had AdamW grok *before* Muon, and Muon has a tail of its own
+# (210 to 340 steps in 4 of its 84 runs), so "Muon groks sooner" is not asserted seed by seed, nor a bound on Muon's
+# grokking step: what held in every draw is that every Muon run groks within the budget and that Muon memorises sooner
+# in the median.
 # Muon's matrices take steps of fixed spectral size $\eta$ whatever the gradient's scale.
 #
 # > **Careful.** "Muon groks faster" has been reported (A. Tveit, B. Remseth, A. Skogvold, "Muon Optimizer
@@ -364,15 +372,15 @@ for (opt, seed), r in runs.items():
                                                          G.fourier_key_frequencies(G.residue_embedding(m, CFG.p), 3)))
     print(f"{opt:5s} seed {seed}: test accuracy {int4[opt, seed]['acc']:.3f} -> INT4 {int4[opt, seed]['acc_int4']:.3f}; "
           f"loop {int4[opt, seed]['loop']:.2f} -> {int4[opt, seed]['loop_int4']:.2f}")
-acc_drop = np.array([v["acc"] - v["acc_int4"] for v in int4.values()])
+acc_drop = np.array([int4[key]["acc"] - int4[key]["acc_int4"] for key in grokked])    # the runs that grokked
 loop_int4 = np.array([v["loop_int4"] for v in int4.values()])
 loop_float = np.array([v["loop"] for v in int4.values()])
-assert (acc_drop <= 0.1).all() and min(v["acc_int4"] for v in int4.values()) >= 0.8
+assert (acc_drop <= 0.1).all() and min(int4[key]["acc_int4"] for key in grokked) >= 0.8
 assert abs(np.median(loop_int4) - np.median(loop_float)) < 0.15    # INT4 keeps the loop (moved 0.095 at most)
 
 # %% [markdown]
-# The answer survives: INT4 per channel costs at most a few points of test accuracy in every run (asserted: at most
-# 10 points, and at least 80 % left), and the clearest loop of the key planes stays where the float model drew it:
+# The answer survives: INT4 per channel costs at most a few points of test accuracy in every run that grokked
+# (asserted: at most 10 points, and at least 80 % left; a run still short of 90 % may lose more), and the clearest loop of the key planes stays where the float model drew it:
 # INT4 moved the median over the runs by at most 0.095 at 31 seed offsets (100-129 and 144; asserted: less than 0.15),
 # small beside the spread between the runs' own loops (0.08 to 0.48). Sixteen levels per row are enough here because the weights the network
 # relies on are few and large, and per-channel scales keep each row's range.
@@ -428,11 +436,12 @@ print(f"chapter CPU time: {time.process_time() - T0:.1f} s")
 # %% [markdown]
 # ## Summary
 #
-# - The course's one-block GPT grokked $a + b \bmod 23$ from 60 % of the table on every seed, with AdamW and with
-#   Muon: the test accuracy reached and kept 90 % no earlier than the training accuracy reached 100 %, and in the
-#   median 30 steps or more later (below 85 % at memorisation in all runs but at most one). At this scale it is a
-#   partial grok (part of the test set is right at memorisation). Muon memorised sooner (median) and grokked within
-#   250 steps on every seed; AdamW varied much more.
+# - The course's one-block GPT grokked $a + b \bmod 23$ from 60 % of the table, with AdamW and with Muon, within 600
+#   steps in all but one of 168 runs (an AdamW run that grokked at step 730): the test accuracy reached and kept 90 %
+#   no earlier than the training accuracy reached 100 %, in the median run 30 to 185 steps later (below 85 % at
+#   memorisation in all runs but at most one). At this scale it is a partial grok (part of the test set is right at
+#   memorisation). Muon memorised sooner (median) and grokked within the budget on every seed, mostly near step 110;
+#   AdamW varied much more.
 # - The Fourier key frequencies were largely in place before the jump (Nanda et al.); the key plane shows a loop, noisier
 #   than a textbook circle; Liu et al.'s parallelograms do not describe this architecture.
 # - Through the lens (in the median run): TwoNN below 1 and falling, PCA-95 % rising, the logits' Lipschitz estimate rising: three

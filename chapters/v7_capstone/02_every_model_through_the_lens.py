@@ -229,9 +229,11 @@ for seed in SEEDS:
     assert not zoo.hunchback(p, rel=0.05)               #       and true labels never rise-then-fall in d95
 # (iii), the effects that vary from seed to seed: stated over the seeds (the median of three = two of three)
 gap = np.array([prof_rl[s].column("twonn")[-1] - prof[s].column("twonn")[-1] for s in SEEDS])
-rises = sum(zoo.hunchback(prof_rl[s].column("pca95"), rel=0.05) for s in SEEDS)
+d95_rl = {s: prof_rl[s].column("pca95") for s in SEEDS}
+rises = sum(max(d[1:-1]) > max(d[0], d[-1]) for d in d95_rl.values())       # an interior layer above both ends
+rises_5 = sum(zoo.hunchback(d, rel=0.05) for d in d95_rl.values())           # ... by 5 % or more
 print(f"final-layer TwoNN, shuffled minus true labels: {np.round(gap, 2)} (median {np.median(gap):.2f}); "
-      f"d95 rises then falls under shuffled labels in {rises} of {len(SEEDS)} seeds")
+      f"d95 rises then falls under shuffled labels in {rises} of {len(SEEDS)} seeds ({rises_5} by 5 % or more)")
 assert np.median(gap) > 0 and rises >= len(SEEDS) - 1                # higher final TwoNN in at least 2 of 3 seeds
 
 # %% [markdown]
@@ -248,8 +250,11 @@ assert np.median(gap) > 0 and rises >= len(SEEDS) - 1                # higher fi
 #   with a median near 1.3, and one draw in CI's moved-seed run gave 0.2; the median over three seeds ranged from 0.37
 #   to 2.0 over 43 offsets. So the cell asserts the direction only: a higher final TwoNN in at least two of the three
 #   seeds (median gap above 0). In $d_{95}$, memorisation produces a rise-then-fall profile that true labels never
-#   do, on 29 of those 32 draws, and in at least two of the three seeds at every one of the 43 offsets. The same network, the same data: only the
-#   labels' structure decides how far the representation is compressed.
+#   do: the first hidden layer needs more components than the 64 pixels (27 or 28) before the later layers bring it
+#   down. The rise is small, 0 to 8 components (peaks 28 to 36 over 177 seeds, offsets 7000-7058): at least 5 % in
+#   171 of the 177, at least one component in 176 (in the last the peak only equalled the input). The cell asserts a
+#   rise in at least two of the three seeds (held at all 59 offsets) and prints how many rose by 5 %. The same network, the same data: only the labels' structure decides how far the
+#   representation is compressed.
 #
 # > **Careful (Part 4).** The seed essay says the useful dimensions "number a few hundred"; Ansuini et al. report
 # > tens. TwoNN is a local estimator: on clustered or trajectory-like clouds it reads low or high (see the GPT and the
