@@ -660,8 +660,8 @@ for depth, res in tqdm([(4, False), (16, False), (32, False), (32, True)], desc=
     print(f"{'residual' if res else 'plain':8s} depth {depth:2d}: first/last gradient ratio at init {g[1] / g[-2]:7.1f}, "
           f"training loss after 200 steps {train_loss:.3f}")
 plain4, plain16, plain32, res32 = (runs[k] for k in [(4, False), (16, False), (32, False), (32, True)])
-assert min(r["ratio"] for r in runs.values()) > 0.5               # with BatchNorm no gradient vanishes (depth 4: 1.0-1.9)
-assert plain32["ratio"] > 100                                     # the first block gets > 100x the last one's (190-830x)
+assert min(r["ratio"] for r in runs.values()) > 0.5               # with BatchNorm none vanishes (depth 4: 1.0-1.9)
+assert plain32["ratio"] > 100                                     # the first block: > 100x the last one's (190-830x)
 assert plain4["train_loss"] < plain16["train_loss"] < plain32["train_loss"] and plain32["train_loss"] > 1.0
 assert res32["train_loss"] < plain4["train_loss"]                 # the residual net closes the gap
 

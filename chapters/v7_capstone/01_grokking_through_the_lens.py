@@ -379,11 +379,12 @@ assert (acc_drop <= 0.1).all() and min(int4[key]["acc_int4"] for key in grokked)
 assert abs(np.median(loop_int4) - np.median(loop_float)) < 0.15    # INT4 keeps the loop (moved 0.095 at most)
 
 # %% [markdown]
-# The answer survives: INT4 per channel costs at most a few points of test accuracy in every run that grokked
-# (asserted: at most 10 points, and at least 80 % left; a run still short of 90 % may lose more), and the clearest loop of the key planes stays where the float model drew it:
-# INT4 moved the median over the runs by at most 0.095 at 31 seed offsets (100-129 and 144; asserted: less than 0.15),
-# small beside the spread between the runs' own loops (0.08 to 0.48). Sixteen levels per row are enough here because the weights the network
-# relies on are few and large, and per-channel scales keep each row's range.
+# The answer survives: INT4 per channel costs at most a few points of test accuracy in every run that grokked (asserted:
+# at most 10 points, and at least 80 % left; a run still short of 90 % may lose more), and the clearest loop of the key
+# planes stays where the float model drew it: INT4 moved the median over the runs by at most 0.095 at 31 seed offsets
+# (100-129 and 144; asserted: less than 0.15), small beside the spread between the runs' own loops (0.08 to 0.48).
+# Sixteen levels per row are enough here because the weights the network relies on are few and large, and per-channel
+# scales keep each row's range.
 
 # %% [markdown]
 # ## 6. The same logits from a Triton kernel

@@ -243,18 +243,18 @@ assert np.median(gap) > 0 and rises >= len(SEEDS) - 1                # higher fi
 # - **The hunchback does not appear.** The digits' input has the highest TwoNN, and every layer lowers it: the MLP only
 #   compresses. Ansuini et al.'s rise happens in deep CNNs on natural images, whose first layers expand a
 #   low-dimensional pixel manifold into many features; 8 x 8 digits and a 5-layer MLP are not that regime.
-# - **The random-label control holds.** Trained on shuffled labels, the network's final layers keep a higher dimension:
-#   $d_{95}$ of the last block is 2 to 3 times as large on every seed (129 runs: seed offsets 100-140, 144 and 147, three seeds
-#   each; asserted: more than 1.5 times). The TwoNN of the logits is higher too, but by an amount that varies from seed
-#   to seed: over 32 draws (16 seeds, each with AVX-512 and with AVX2 matrix kernels) the gap ranged from 0.47 to 2.2
-#   with a median near 1.3, and one draw in CI's moved-seed run gave 0.2; the median over three seeds ranged from 0.37
-#   to 2.0 over 43 offsets. So the cell asserts the direction only: a higher final TwoNN in at least two of the three
-#   seeds (median gap above 0). In $d_{95}$, memorisation produces a rise-then-fall profile that true labels never
-#   do: the first hidden layer needs more components than the 64 pixels (27 or 28) before the later layers bring it
-#   down. The rise is small, 0 to 8 components (peaks 28 to 36 over 177 seeds, offsets 7000-7058): at least 5 % in
-#   171 of the 177, at least one component in 176 (in the last the peak only equalled the input). The cell asserts a
-#   rise in at least two of the three seeds (held at all 59 offsets) and prints how many rose by 5 %. The same network, the same data: only the labels' structure decides how far the
-#   representation is compressed.
+# - **The random-label control holds.** Trained on shuffled labels, the network's final layers keep a higher
+#   dimension: $d_{95}$ of the last block is 2 to 3 times as large on every seed (129 runs: seed offsets 100-140, 144
+#   and 147, three seeds each; asserted: more than 1.5 times). The TwoNN of the logits is higher too, but by an amount
+#   that varies from seed to seed: over 32 draws (16 seeds, each with AVX-512 and with AVX2 matrix kernels) the gap
+#   ranged from 0.47 to 2.2 with a median near 1.3, and one draw in CI's moved-seed run gave 0.2; the median over three
+#   seeds ranged from 0.37 to 2.0 over 43 offsets. So the cell asserts the direction only: a higher final TwoNN in at
+#   least two of the three seeds (median gap above 0). In $d_{95}$, memorisation produces a rise-then-fall profile that
+#   true labels never do: the first hidden layer needs more components than the 64 pixels (27 or 28) before the later
+#   layers bring it down. The rise is small, 0 to 8 components (peaks 28 to 36 over 177 seeds, offsets 7000-7058): at
+#   least 5 % in 171 of the 177, at least one component in 176 (in the last the peak only equalled the input). The cell
+#   asserts a rise in at least two of the three seeds (held at all 59 offsets) and prints how many rose by 5 %. The same
+#   network, the same data: only the labels' structure decides how far the representation is compressed.
 #
 # > **Careful (Part 4).** The seed essay says the useful dimensions "number a few hundred"; Ansuini et al. report
 # > tens. TwoNN is a local estimator: on clustered or trajectory-like clouds it reads low or high (see the GPT and the
