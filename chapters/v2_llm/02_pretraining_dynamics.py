@@ -423,18 +423,23 @@ assert all(moe_runs[(k, 0.1)]["entropy"] > 0.93 for k in (1, 2))       # the bal
 top2, top2_bal = moe_runs[(2, 0.0)], moe_runs[(2, 0.1)]
 assert top2_bal["entropy"] > top2["entropy"] and top2_bal["max"] < top2["max"]    # and evens a learning top-2 router
 cost_top1 = [moe_runs[(1, 0.1)]["mse"] / moe_runs[(1, 0.0)]["mse"]]      # balanced / unbalanced top-1 error
-for start in (1, 2):                                                      # two more starts of that pair
+balanced_mse = {k: [moe_runs[(k, 0.1)]["mse"]] for k in (1, 2)}           # balanced top-1 and top-2, per start
+for start in (1, 2):                                                      # two more starts
     mse_of = {}
-    for aux in (0.0, 0.1):
+    for k, aux in ((1, 0.0), (1, 0.1), (2, 0.1)):
         manual_seed(start)
-        layer = moe.MoE(moe.MoEConfig(d_in=8, d_out=1, d_hidden=16, n_experts=8, k=1))
+        layer = moe.MoE(moe.MoEConfig(d_in=8, d_out=1, d_hidden=16, n_experts=8, k=k))
         moe.train_moe(layer, X_moe[:3000], y_moe[:3000], steps=300, aux_weight=aux, seed=start)
         with torch.no_grad():
-            mse_of[aux] = float(((layer(X_moe[3000:])[0] - y_moe[3000:]) ** 2).mean())
-    cost_top1.append(mse_of[0.1] / mse_of[0.0])
-print(f"top-1: balanced error / unbalanced error over three starts {np.round(cost_top1, 2).tolist()}")
+            mse_of[k, aux] = float(((layer(X_moe[3000:])[0] - y_moe[3000:]) ** 2).mean())
+    cost_top1.append(mse_of[1, 0.1] / mse_of[1, 0.0])
+    for k in (1, 2):
+        balanced_mse[k].append(mse_of[k, 0.1])
+top1_vs_top2 = np.median(balanced_mse[1]) / np.median(balanced_mse[2])
+print(f"top-1: balanced error / unbalanced error over three starts {np.round(cost_top1, 2).tolist()}; "
+      f"balanced top-1 / balanced top-2 error, medians over the starts: {top1_vs_top2:.1f}")
 assert np.median(cost_top1) > 1                                          # balance costs top-1 accuracy here
-assert moe_runs[(2, 0.1)]["mse"] < moe_runs[(1, 0.1)]["mse"] / 3              # balanced: top-2 far beats top-1
+assert top1_vs_top2 > 3                                                  # balanced: top-2 far beats top-1
 assert all(v["mse"] < 0.15 for v in moe_runs.values())
 
 fig, axes = plotting.figure(ncols=2, width=5)
@@ -469,7 +474,9 @@ plt.show()
 # asserts it for the median: its router is trained by the balancing loss alone, so it evens the load by splitting
 # clusters between experts without regard to the task. With top-2 the task gradient reaches the router, and balance
 # cost nothing consistent: a higher error in 11 of 20 seeds, a lower one in the others (ratio 0.3 to 4), and the
-# balanced top-2 layer was 3.9x to 35x more accurate than the balanced top-1 layer in all 80 seeds (asserted: 3x). Balance is bought
+# balanced top-2 layer was far more accurate than the balanced top-1 layer: 3.9x to 35x in 80 seeds, 2.7x to 32x
+# (median 13x) over 48 draws at offsets 7000-7046 and 8004. So the cell trains that pair from three starts too and
+# asserts 3x for the medians (5.3x or more over 41 draws, offsets 8000-8040). Balance is bought
 # with a constraint on the router; at scale it pays back because idle experts are wasted
 # memory and crowded ones overflow their capacity $\lceil c_f\,kT/E\rceil$ (tokens beyond it are dropped). The
 # balancing loss *is* a coverage loss (C2): it pushes the router towards using the whole set of experts evenly.
@@ -687,7 +694,7 @@ assert loss_growth > 1.5 and jump_spread < loss_growth / 4         # 36 seeds: 1
 # - A mixture of experts decouples parameters from per-token compute (Mixtral: 46.7 B total, 12.9 B active);
 #   without a balancing loss nothing keeps routing even (here a top-1 router with a softmax over the kept logit gets
 #   no gradient from the task at all and keeps its random, uneven initial split); the Switch loss restores even
-#   usage (a coverage loss), here at a cost in accuracy for top-1 in every seed and at no consistent cost for top-2.
+#   usage (a coverage loss), here at a cost in accuracy for top-1 in 79 of 80 seeds and at no consistent cost for top-2.
 # - RoPE fails past its training length, a little at 2x and clearly at 4x; PI helps far and hurts near; NTK-aware
 #   bases keep near-range quality and repair part of the far range; a sliding window avoids extrapolation by never
 #   looking far.
