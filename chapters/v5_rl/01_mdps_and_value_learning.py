@@ -368,8 +368,11 @@ plt.show()
 #   least 100 steps, about five times a random policy's return (about 21, measured above). We measured medians of 221-283 across the four offsets,
 #   single seeds from 185 to 351; the curves are not monotone (greedy DQN policies on CartPole oscillate), and none
 #   reaches 500 to stay in 24 000 steps.
-# - **Replay matters here, robustly.** With the target network and without it, removing replay lowers the median area
-#   under the learning curve (the curve's mean), by a factor of 1.5 to 5 in our runs: the on-line stream is strongly
+# - **Replay matters here, robustly.** Removing replay lowers the median area under the learning curve (the curve's
+#   mean): with the target network by a factor of 2.3 to 5.1 over 32 seed offsets (8000-8031; 97-173 against 30-58).
+#   Without the target network the effect is as large in most draws, but with three seeds per variant it reversed
+#   once (offset 8007: 80 against 97), so that comparison is asserted pooled over both target settings, six runs with
+#   replay against six without (medians 89-155 against 34-73 over the 32 offsets). The on-line stream is strongly
 #   correlated (the same few states over and over) and each transition is used a few times and then forgotten.
 # - **The target network's effect is not robust at this scale.** Removing it lowered the median area under the curve
 #   in three of the four offsets (by factors of 1.4-1.8) and raised it in the fourth; three seeds cannot settle an
@@ -387,7 +390,8 @@ plt.show()
 i_full, i_norep, i_notgt, i_neither = range(4)
 assert np.median(final[i_full]) >= 100
 assert np.median(auc[i_full]) > np.median(auc[i_norep])
-assert np.median(auc[i_notgt]) > np.median(auc[i_neither])
+with_replay, without_replay = auc[[i_full, i_notgt]].ravel(), auc[[i_norep, i_neither]].ravel()   # 6 runs each
+assert np.median(with_replay) > np.median(without_replay)           # replay helps, pooled over both target settings
 
 # %% [markdown]
 # ## Summary

@@ -422,7 +422,7 @@ axes[0, 2].set(title="power: digits MLP test error vs width", xlabel="width", yl
 axes[0, 2].set_xticks(ws, [str(int(w)) for w in ws])
 axes[0, 2].tick_params(axis="x", which="minor", bottom=False, labelbottom=False)
 axes[0, 2].legend()
-assert all(err[s, 256] < err[s, 16] for s in SEEDS) and alpha > 0
+assert med_err[-1] < med_err[0] and alpha > 0                  # the median seed: wider, lower test error
 # soul: the denoiser imagines the circle
 den = Z["circle denoiser"]
 x = zoo.ddpm_samples(den.model, den.extra["betas"], n=400, seed=0)
@@ -454,11 +454,12 @@ print(f"{on_circle:.0%} of the samples lie within 0.2 of the unit circle (a Gaus
 
 # %% [markdown]
 # Six pictures, six volumes: in 100 dimensions more than 99 % of a ball's volume lies within 5 % of its surface; the
-# CNN's filters are local and shared; test error falls as a power of width (exponent above 0); the denoiser puts clearly
-# more of its samples within 0.2 of the circle than its starting Gaussian does (how many more varies from seed to seed:
-# after 500 training steps this is a sketch of the circle, not a finished generator); the policy balances far longer than chance; and
-# the GPT's 64-wide MLP matmul, even over 65 536 tokens, sits left of the H100's ridge point: it is memory-bound,
-# which is why Volume 6 fuses kernels.
+# CNN's filters are local and shared; test error falls as a power of width (exponent above 0; in the median over the
+# seeds: a single seed's width-256 and width-16 nets can tie, as at seed offset 8004 with 30 of 449 test digits wrong
+# at both); the denoiser puts clearly more of its samples within 0.2 of the circle than its starting Gaussian does
+# (how many more varies from seed to seed: after 500 training steps this is a sketch of the circle, not a finished
+# generator); the policy balances far longer than chance; and the GPT's 64-wide MLP matmul, even over 65 536 tokens,
+# sits left of the H100's ridge point: it is memory-bound, which is why Volume 6 fuses kernels.
 #
 # ## Where to go next
 #
