@@ -715,7 +715,9 @@ for seed in SEEDS:
 # offsets 140-163 and 169, 77 of the 78 seeds got at most half right, and in the other, seed 1 at offset 169, ordinary
 # decoding already followed the note on all of its few conflicts), because in training such notes were only half
 # reliable. Context-aware decoding moves the answers towards the note as $\alpha$ grows: at $\alpha = 2$ the median
-# accuracy on conflicts rises by at least 0.2, while the other teams lose at most 0.2. It is a partial fix at this
+# accuracy on conflicts rises (by 0.14 to 1.0 over 31 draws, seed offsets 1129 and 9000-9029, median 0.55: with 2 to
+# 16 conflict teams per seed the step is coarse, and a fixed margin of 0.2 failed in 2 of the 31), while the other
+# teams lose at most 0.2. It is a partial fix at this
 # scale, not a cure:
 # a larger $\alpha$ trusts the context more, which hurts when the context is wrong (not tested here).
 
@@ -729,7 +731,7 @@ assert np.median([f7[s]["cad"][0.0][0] for s in SEEDS]) < 0.4            # mostl
 assert sum(f7[s]["cad"][0.0][0] <= 0.5 for s in SEEDS) >= 2   # ordinary decoding follows it (26 draws: 77 of 78 seeds)
 med = lambda a, i: float(np.median([f7[s]["cad"][a][i] for s in SEEDS]))  # noqa: E731
 print("median accuracy on knowledge conflicts by alpha:", {a: med(a, 0) for a in f7[SEEDS[0]]["cad"]})
-assert med(2.0, 0) >= med(0.0, 0) + 0.2
+assert med(2.0, 0) > med(0.0, 0)                   # towards the note: by 0.14 to 1.0 over 31 draws (median 0.55)
 
 fig, ax = plotting.figure()
 alphas = list(f7[SEEDS[0]]["cad"])
