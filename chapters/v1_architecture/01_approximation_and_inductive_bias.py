@@ -232,14 +232,17 @@ for name in ("polynomial x^3 - x/2", "high-frequency sin(6 pi x)"):
     print(f"{name:28s} trained sup error at N = 8, 32, 128: {np.round(trained[name], 3)}")
 tp, th = trained.values()
 assert tp[2] < tp[0] / 3                 # the polynomial: found, error falls with width (5x to 30x over 60 draws)
-assert min(th) > 0.5 and sweep["high-frequency sin(6 pi x)"][6] < 0.01   # sin(6 pi x): exists at N = 128, not found
+assert np.median(th) > 0.9 and sweep["high-frequency sin(6 pi x)"][6] < 0.01   # sin(6 pi x): exists at N = 128,
+#                                       not found at two widths of three at least (one escapes in ~1 draw of 7)
 
 # %% [markdown]
 # Training finds the smooth target: from width 8 to width 128 its sup error falls 5 to 30 times (20 seeds, and 40 seed
 # offsets of a replica of this cell: median 12, below 8 in 8 of the 60; the cell asserts at least 3). It does not find
-# the high-frequency one in this budget: the sup error stays between 0.98 and 1.2 at every width and seed we tried, no
-# better than the constant 0 (whose error is 1), although a width-128 network with error below 0.01 exists (least
-# squares just built it). Gradient descent fits low frequencies first, the *spectral bias* of neural networks (Rahaman
+# the high-frequency one in this budget: the sup error stays between 1.0 and 1.2, no better than the constant 0 (whose
+# error is 1), in 83 of 87 runs (29 seed offsets, 9100-9127 and 9205, three widths each), although a width-128 network
+# with error below 0.01 exists (least squares just built it). In the other 4 one width's run caught part of the wave
+# (sup error 0.39 to 0.68, at width 32 or 128, never two widths in one draw), so the cell asserts the median width's
+# error above 0.9. Gradient descent fits low frequencies first, the *spectral bias* of neural networks (Rahaman
 # et al. 2019, arXiv:1806.08734). Existence is not learnability.
 #
 # > **Careful.** The theorem is often quoted as holding "on closed intervals of $\mathbb R^n$ for any non-linear

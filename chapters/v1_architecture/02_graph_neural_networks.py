@@ -542,7 +542,8 @@ plt.show()
 # over 960 runs it missed member 8 every time, member 2 in about a quarter of the runs, and in all runs but one nobody
 # else (30 or 31 of 32); that one run (seed offset 2007) also missed members 9 and 28. So the cell asserts that at
 # least 4 of the 5 runs miss only members 2 and 8, and that the median run scores at least 30 of 32.
-# GAT depends more on its start (25 to 32 of 32 over 200 runs, median 30), so we score its median run.
+# GAT depends more on its start (25 to 32 of 32 over 200 runs, median 30), so we score its median run: at least 26
+# of 32 (0.8; the median of five was at least 28 in 100 offsets, but 27 at offset 9228).
 
 # %%
 X_onehot, A_k32 = torch.eye(34), A_karate.float()
@@ -562,7 +563,7 @@ print(f"members the GCN misclassified, run by run: {[sorted(m) for m in missed_g
 assert sum(m <= set(misplaced) for m in missed_gcn) >= 4            # the two members with friends on both sides
 assert np.median(acc_karate["gcn"]) >= 30 / 32
 chance_sd = np.sqrt(0.25 / len(test_k))                 # 32 coin flips: the spread of a guess's accuracy, 0.088
-assert np.median(acc_karate["gat"]) >= 0.85
+assert np.median(acc_karate["gat"]) >= 0.8                      # no single run below 25 of 32 in 200
 assert np.median(acc_karate["mlp"]) <= 0.5 + 2 * chance_sd and max(acc_karate["mlp"]) < min(acc_karate["gcn"])
 
 # %% [markdown]

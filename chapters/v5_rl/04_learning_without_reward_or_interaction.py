@@ -593,8 +593,11 @@ print(f"P(a random walk reaches the goal within 100 steps) = {p_goal:.1e}")
 # In every seed RND covers more of the grid than epsilon-greedy (in our runs with seed offsets 0-3: all of it,
 # against 72-88%), and its visitation is closer to uniform (entropy printed above). The epsilon-greedy agent stays in a blob around the
 # start. A uniform random walk reaches the goal within one episode with probability below 1% (computed exactly
-# above), so its 40 episodes find it with probability below 20%. The RND agent found the goal in at least 2 of
-# the 3 seeds; epsilon-greedy in fewer.
+# above), so its 40 episodes find it with probability below 20%. The RND agent found the goal in every one of 66 seeds
+# (22 seed offsets, 9000-9020 and 9200; the cell asserts at least 2 of its 3), epsilon-greedy in 10 of them. Usually
+# that is none or one of the three, but at offset 9200 all three epsilon-greedy seeds found it too, so the cell asserts
+# that RND found it at least as often, not more often: epsilon-greedy's Q-learning is not a random walk, and a lucky
+# streak of exploratory steps along the edge of the grid is enough.
 
 # %%
 for seed in SEEDS:
@@ -602,7 +605,8 @@ for seed in SEEDS:
     assert curiosity.visitation_entropy(explore[True, seed]["visits"]) > curiosity.visitation_entropy(
         explore[False, seed]["visits"])
 found = {use: sum(explore[use, s]["first_success"] is not None for s in SEEDS) for use in (False, True)}
-assert p_goal < 0.01 and 1 - (1 - p_goal) ** 40 < 0.2 and found[True] >= 2 and found[True] > found[False]
+assert p_goal < 0.01 and 1 - (1 - p_goal) ** 40 < 0.2
+assert found[True] >= 2 and found[True] >= found[False]     # 66 of 66 RND seeds; epsilon-greedy: 10 of 66
 
 fig, axes = plotting.figure(3, 1, width=3.6, height=3.2)
 axes[0].plot(explore[False, 0]["coverage"], label="epsilon-greedy")
