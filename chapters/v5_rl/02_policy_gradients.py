@@ -360,12 +360,14 @@ t0 = time.perf_counter()
 runs = [ppo.train_ppo(solve_cfg, seed=s) for s in range(3)]
 for s, res in enumerate(runs):
     h = res.history[-1]
-    print(f"seed {s}: greedy {h['greedy']:.0f} after {res.steps_to_target} steps, {res.seconds_to_target:.1f} s; "
+    reached = (f"reached 475 after {res.steps_to_target} steps, {res.seconds_to_target:.1f} s" if res.steps_to_target
+               else f"did not reach 475 in {budget} steps")
+    print(f"seed {s}: greedy {h['greedy']:.0f}, {reached}; "
           f"last update: approx KL k1 {h['approx_kl_k1']:.4f}, k3 {h['approx_kl_k3']:.4f}, "
           f"clip fraction {h['clip_frac']:.3f}, entropy {h['entropy']:.3f} nats")
-steps_needed = [res.steps_to_target for res in runs]
-assert all(n is not None and n <= budget for n in steps_needed)     # 3 of 3 seeds solve it within the budget
-print(f"median {int(np.median(steps_needed))} environment steps (CleanRL: about 490 after 500 000 steps); "
+steps_needed = [res.steps_to_target or math.inf for res in runs]   # inf: not reached within the budget
+assert sum(n <= budget for n in steps_needed) >= 2                  # 121 of 123 runs measured solved it
+print(f"median {np.median(steps_needed):.0f} environment steps (CleanRL: about 490 after 500 000 steps); "
       f"{time.perf_counter() - t0:.1f} s for the three runs on this machine")
 
 # %%
@@ -384,8 +386,11 @@ axes[0].legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# All three seeds reached the threshold well within the budget (the printout gives each seed's steps and seconds: a
-# few seconds on one CPU thread, against the half-million steps of CleanRL's benchmark run). Two honest caveats
+# The seeds reach the threshold well within the budget (the printout gives each seed's steps and seconds: a few
+# seconds on one CPU thread, against the half-million steps of CleanRL's benchmark run). Over 41 seed offsets (123
+# runs: 9100-9139 and 9204) a run needed 6 144 to 43 008 steps (median 9 216, 90 % within 17 408), and 2 runs did not
+# get there in 50 000 (one seed at offset 9204, one at 9117), so the cell asserts that at least two of the three seeds
+# solve it, and reports the median seed. Two honest caveats
 # about that comparison: greedy evaluation is kind to CartPole (a greedy policy that balances is easier to reach than
 # a sampling policy with entropy 0.5 nats that never drops the pole), and a larger learning rate with more parallel
 # environments per update trains faster than CleanRL's conservative defaults, which are tuned for many tasks at once.
@@ -603,7 +608,7 @@ assert mean_cka("SFT/RL") > mean_cka("pre-trained/SFT")
 #   rollouts). On FrozenLake with a critic error of 0.1, the bias at $\lambda = 0$ matched its exact value
 #   $\gamma\mathbb E[(1-d_0)e(s_1)]$, vanished at $\lambda = 1$, and $\lambda = 1$ had the largest variance.
 # - **PPO**: the clipped ratio surrogate, with approximate KL ($k_1$, $k_3$), clip fraction and entropy as
-#   diagnostics, solved CartPole-v1 (greedy return $\ge$ 475 over 10 episodes) on 3 of 3 seeds within 50 000 steps
+#   diagnostics, solved CartPole-v1 (greedy return $\ge$ 475 over 10 episodes) within 50 000 steps in 121 of 123 runs
 #   (CleanRL's published PPO: about 490 after 500 000 steps, measured on the sampling policy).
 #   At a 30 times larger learning rate the unclipped policy gradient collapsed to near-determinism in every seed
 #   (entropy below 0.1 nats, KL per update 10 times PPO's in the median seed) while PPO kept exploring and learning.
