@@ -606,28 +606,28 @@ print(f"mean neighbours per node: {deg_in:.2f} in its block (expected {exp_in:.2
 assert abs(deg_in - exp_in) < 4 * sd_in and abs(deg_out - exp_out) < 4 * sd_out
 assert float((block_means.norm(dim=1) - exp_mean_norm).abs().max()) < 0.4 and abs(noise_norm - exp_noise) < 0.15
 sbm_draws = [sbm] + [graphs.stochastic_block_model(**sbm_args, seed=draw) for draw in (1, 2)]
-acc_sbm = {"gcn": [], "mlp": []}
+acc_sbm = {"gcn": [], "mlp": [], "gat": []}
 for draw, g_ in enumerate(tqdm(sbm_draws, desc="graphs")):
     train_g, test_g = labelled_split(g_.y)
-    for kind in ("gcn", "mlp"):
+    for kind in ("gcn", "mlp", "gat"):
         model, _ = gnn.train_node_classifier(GNNConfig(16, 3, kind=kind), g_.X, g_.A, g_.y, train_g,
                                              NodeTrainConfig(seed=draw))
         acc_sbm[kind].append(gnn.node_accuracy(model, g_.X, g_.A, g_.y, test_g))
-model, _ = gnn.train_node_classifier(GNNConfig(16, 3, kind="gat"), sbm.X, sbm.A, sbm.y, train_s)
-acc_gat = gnn.node_accuracy(model, sbm.X, sbm.A, sbm.y, test_s)
 mean_acc = {k: float(np.mean(v)) for k, v in acc_sbm.items()}
 print("test accuracy (285 unlabelled nodes) on 3 graphs:", {k: np.round(v, 3).tolist() for k, v in acc_sbm.items()},
-      f"mean {({k: round(v, 3) for k, v in mean_acc.items()})}; GAT on the first graph {acc_gat:.3f}")
+      f"mean {({k: round(v, 3) for k, v in mean_acc.items()})}")
 assert mean_acc["gcn"] > 0.85 and 0.5 < mean_acc["mlp"] < 0.85 and mean_acc["gcn"] - mean_acc["mlp"] > 0.1
 assert sum(a_g > a_m for a_g, a_m in zip(acc_sbm["gcn"], acc_sbm["mlp"])) >= 2   # the graph helps, draw by draw
-assert acc_gat > 0.75 and abs(acc_gat - acc_sbm["gcn"][0]) < 0.15
+assert mean_acc["gat"] > 0.75 and abs(mean_acc["gat"] - mean_acc["gcn"]) < 0.15    # 18 draws: 0.84-0.92, <= 0.09 below
 
 # %% [markdown]
 # The GCN reaches about 92 % against about 70 % for the MLP on features alone (chance is 33 %). Over 20 sets of 3
 # draws the GCN's average ranged from 89 to 95 %, the MLP's from 62 to 76 %, and the GCN won on each of the 60 single
 # draws, by 13 to 36 points (the cell asserts a win on at least 2 of its 3, since a rare training run goes wrong).
-# A single GAT run on the first graph lands close to the GCN on the same graph, usually a few points below (81 to
-# 96 % over 24 draws). Where neighbours tend to share labels (**homophily**), averaging
+# GAT lands close to the GCN, usually a few points below. A single run is noisier (70 to 95 % over 67 runs; at seed
+# offset 9202 one came out 19 points below the GCN on the same graph), so the cell compares the averages over the three
+# graphs: GAT's was 0.84 to 0.92, from 0.01 above to 0.09 below the GCN's (18 draws, seed offsets 0 and 9200-9216).
+# Where neighbours tend to share labels (**homophily**), averaging
 # over them denoises the features. On graphs where neighbours tend to differ (heterophily), this bias hurts, and an
 # MLP can win.
 #
@@ -704,7 +704,8 @@ assert acc_prop[16] < 0.6 and abs(acc_prop[64] - 1 / 3) < 0.1                # .
 # accuracy is at chance (33 %). Single graphs vary: over 200 draws the accuracy started between 59 and 86 %, peaked
 # between 78 and 98 %, and was between 27 and 52 % after 16 steps.
 #
-# Now the trained version: GCNs of depth 1 to 16 (hidden width 16, 200 Adam steps each). We measure the features
+# Now the trained version: GCNs of depth 1 to 16 (hidden width 16, 200 Adam steps each), trained on each of the three
+# graphs above; the test accuracy is the median graph's. On the first graph's models we measure the features
 # that enter the last layer (for depth 1, the input $X$ itself): their energy ratio $E/\|H\|_F^2$ and the spread of
 # their normalised rows, after training and, for comparison, at initialisation (the median over 5 random
 # initialisations, which cost only a forward pass each; one of them is the trained model's starting point). The
@@ -723,8 +724,15 @@ def feature_collapse(H_: torch.Tensor) -> tuple[float, float]:
 depths = [1, 2, 4, 8, 16]
 acc_depth, collapse_trained, collapse_init, final_loss = [], [], [], []
 for depth in tqdm(depths, desc="GCN depth"):
-    model, losses = gnn.train_node_classifier(GNNConfig(16, 3, depth=depth), sbm.X, sbm.A, sbm.y, train_s)
-    acc_depth.append(gnn.node_accuracy(model, sbm.X, sbm.A, sbm.y, test_s))
+    accs = []
+    for draw, g_ in enumerate(sbm_draws):                                    # the three graphs of the table above
+        train_g, test_g = labelled_split(g_.y)
+        model_g, losses_g = gnn.train_node_classifier(GNNConfig(16, 3, depth=depth), g_.X, g_.A, g_.y, train_g,
+                                                      NodeTrainConfig(seed=draw))
+        accs.append(gnn.node_accuracy(model_g, g_.X, g_.A, g_.y, test_g))
+        if draw == 0:
+            model, losses = model_g, losses_g                                 # the first graph's model: looked into
+    acc_depth.append(float(np.median(accs)))                                  # the median graph
     final_loss.append(float(np.mean(losses[-20:])))                          # dropout makes single steps noisy
     with torch.no_grad():
         hidden = model(sbm.X, sbm.A, return_hidden=True)[1]
@@ -737,9 +745,11 @@ for depth in tqdm(depths, desc="GCN depth"):
             inits.append(feature_collapse(hidden[-1] if hidden else sbm.X))
         collapse_init.append(tuple(np.median(inits, axis=0)))               # the median of 5 initialisations
 for d_, a_, (r_, s_), (r0, s0), l_ in zip(depths, acc_depth, collapse_trained, collapse_init, final_loss):
-    print(f"depth {d_:2d}: test accuracy {a_:.3f}, final training loss {l_:.3f}; last-layer input: E/||H||^2 {r_:.4f}, "
+    print(f"depth {d_:2d}: test accuracy {a_:.3f} (median of 3 graphs), first graph's final training loss {l_:.3f}; "
+          f"its last-layer input: E/||H||^2 {r_:.4f}, "
           f"spread {s_:.3f} (at initialisation, median of 5: {r0:.1e}, {s0:.3f})")
-assert max(acc_depth[1:3]) > 0.85 and min(acc_depth[1:3]) > 0.65 and acc_depth[-1] < 0.5
+assert acc_depth[1] > 0.85 and acc_depth[2] > 0.7 and acc_depth[-1] < 0.5     # the median graph (41 draws: 0.89-0.95,
+#                                                                                0.79-0.95, 0.31-0.36)
 assert collapse_trained[-1][0] < collapse_trained[1][0] / 2 and collapse_trained[-1][1] < collapse_trained[1][1] / 2
 assert collapse_init[-1][0] < 1e-3 and collapse_init[-1][1] < 0.05
 assert final_loss[-1] > math.log(3) - 0.2 and final_loss[1] < 0.5           # ln 3 = 1.099: not even the 15 labels fit
@@ -749,7 +759,7 @@ axes[0].semilogy(ks, np.maximum(ratio, 1e-18), label="E(H) / ||H||^2")
 axes[0].semilogy(ks, spread, label="spread of normalised rows")
 axes[0].legend()
 plotting.label(axes[0], "Repeated propagation A_hat^k X", "propagation steps k", "value (log scale)")
-axes[1].plot(depths, acc_depth, "o-", label="trained GCN (depth = layers)")
+axes[1].plot(depths, acc_depth, "o-", label="trained GCN (depth = layers; median of 3 graphs)")
 axes[1].plot(ks[:17], acc_prop[:17], ".-", label="A_hat^k X, nearest class mean (median of 3 graphs)")
 axes[1].axhline(1 / 3, color="k", ls=":", label="chance")
 axes[1].legend(loc="lower left", fontsize=8)
@@ -761,7 +771,10 @@ plt.show()
 # Across 134 random graphs, training left the depth-16 features collapsed: their energy ratio was a median 1/22 of
 # the depth-2 features' (1/2.3 in the worst draw, where training partly escaped; in 2 draws every ReLU of the last
 # hidden layer was off), and the depth-16 model stayed at chance (28 to 38 % test accuracy). Depth 2 reached 74 to 97 %
-# (median 93 %).
+# (median 93 %). Depth 4 is less reliable on a single graph: over 41 draws of the three graphs (seed offsets
+# 9200-9240, 123 runs) a depth-4 run scored 63 to 95 % where depth 2 scored 81 to 97 % (the 63 %: the first graph at
+# offset 9201, which a single-graph assert of more than 65 % failed). The median of the three graphs is steadier: 89 to 95 % at depth 2, 79 to 95 % at
+# depth 4, and 31 to 36 % at depth 16, which the cell asserts with room (above 0.85, above 0.7, below 0.5).
 #
 # > **Careful.** "Deep GCNs fail because of over-smoothing" is only half the story. The depth-16 model above ends with
 # > a training loss near $\ln 3 \approx 1.10$ (0.97 to 1.11 over 134 draws, against at most 0.37 for depth 2): it
