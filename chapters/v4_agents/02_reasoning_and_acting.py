@@ -237,13 +237,15 @@ for seed in SEEDS:
 #   so no single case is asserted; the large departures from 0 are more often *negative*, on 1-digit problems (down
 #   to -0.39): the model errs at one position or at the other, rarely at both. Accordingly the
 #   exact-match accuracy is at most a few points below the product of the per-position accuracies (we assert less
-#   than 0.08 below; the largest gap measured was 0.062), and above it by no more than chance. "Chance" is computed:
-#   shuffling each position's errors across the 400 problems on its own keeps the per-position rates and destroys any
-#   dependence, and the spread of the gap over 200 shuffles is its standard deviation under independence (about
-#   0.005). One seed's model can come out above by more (0.027 at seed offset 2002, 4.3 of those standard
-#   deviations); pooled over the three seeds, the excess stayed below 2.6 standard deviations for every length and
-#   format in 32 offsets, and the cell asserts below 4. There is no sign of the "overlap" that would make long answers
-#   safer than $(1-e)^n$.
+#   than 0.08 below; the largest gap measured was 0.063), and on average on it: averaged over the 18 cases the gap
+#   stayed between -0.004 and +0.003 over 28 draws (seed offsets 9203 and 9300-9325; we assert within 0.01). Single
+#   cases depart in both directions by more than sampling noise. "Noise" is computed: shuffling each position's errors
+#   across the 400 problems on its own keeps the per-position rates and destroys any dependence, and the spread of the
+#   gap over 200 shuffles is its standard deviation under independence (about 0.005). Summed over the three seeds,
+#   the gap for one length and format ranged from 8.4 of those standard deviations below to 5.2 above (22 of those
+#   draws; printed for this run): how the positions' errors depend on each other varies from model to model, and a
+#   claim for every case, "no more than chance above the product", failed at offset 9203. There is no sign of a
+#   systematic "overlap" that would make long answers safer than $(1-e)^n$.
 # - **But $(1-e)^n$ with one $e$ still fails**, for another reason: the errors are not *identically* distributed. The
 #   per-token error grows with the problem's length (longer carry chains, more positions to align), so an $e$ fitted on
 #   short problems over-predicts the accuracy on long ones, in every seed, wherever 400 test problems can tell: in the
@@ -253,8 +255,8 @@ for seed in SEEDS:
 #   and the observation 0 or 1 of 400; one exact answer more or less decides the order there (at one seed offset 1 of
 #   400 came out against 0.7 predicted), so the cell asserts only that both are at that floor.
 #
-# So neither slogan holds as stated. For this under-trained model the errors are independent or slightly
-# exclusive, not overlapping; and a constant per-token error is wrong. Dziri et al. report that *trained*
+# So neither slogan holds as stated. For this under-trained model the errors are, on average, independent or slightly
+# exclusive, not overlapping (single models lean either way); and a constant per-token error is wrong. Dziri et al. report that *trained*
 # models fail more structurally, with errors concentrated in the hard sub-steps; at a few seconds of CPU we see
 # the early, noise-like regime. The number to carry forward is the measurement, not the slogan.
 
@@ -265,10 +267,14 @@ print(f"mean rho over the {len(rho)} (seed, length, format) cases {mean_rho:+.3f
 assert mean_rho < 0.1                                     # not positive on average: errors do not come together
 for k, g in prod_gap.items():
     assert -0.08 < g, (k, g)                                   # below the product: errors exclude each other a little
-for n in LENGTHS:
-    for scratch in (False, True):                              # above it: no more than chance, pooled over the seeds
-        excess = sum(prod_gap[seed, n, scratch] for seed in SEEDS)
-        assert excess <= 4 * math.sqrt(sum(gap_sd[seed, n, scratch] ** 2 for seed in SEEDS)) + 1e-12, (n, scratch)
+z_pooled = {(n, scratch): sum(prod_gap[seed, n, scratch] for seed in SEEDS)
+            / max(math.sqrt(sum(gap_sd[seed, n, scratch] ** 2 for seed in SEEDS)), 1e-12)
+            for n in LENGTHS for scratch in (False, True)}
+print("a(n) - prod(1 - e_l) summed over the seeds, in shuffle standard deviations, by (n, scratchpad):",
+      {k: round(v, 1) for k, v in z_pooled.items()})
+mean_gap = float(np.mean(list(prod_gap.values())))
+print(f"a(n) - prod(1 - e_l) averaged over the {len(prod_gap)} cases: {mean_gap:+.4f}")
+assert abs(mean_gap) < 0.01                                    # on average on the product: no overlap bonus
 for seed in SEEDS:
     for scratch in (False, True):
         e_hat, predicted, observed = fit[seed, scratch]
@@ -497,8 +503,8 @@ print(f"chapter CPU time: {time.process_time() - T0:.1f} s")
 #   for a few seconds on addition made fewer per-token errors with a scratchpad on 3-digit problems, in every
 #   seed, but at this budget that did not turn into more exactly-right answers (the scratchpad has more tokens).
 # - **F2**: per-position errors of these models did not come together on average (mean correlation over 18 cases
-#   between -0.10 and +0.03; single models from -0.39 to +0.31; accuracy no more above the product of per-position
-#   accuracies than chance allows), yet $(1-e)^n$ with one $e$ fitted on short problems over-predicted long ones,
+#   between -0.10 and +0.03; single models from -0.39 to +0.31; accuracy on average within 0.01 of the product of
+#   per-position accuracies), yet $(1-e)^n$ with one $e$ fitted on short problems over-predicted long ones,
 #   because the per-token error grows with length. Measure the joint error distribution; do not assume it.
 # - **ReAct**: a loop that keeps the model's own thoughts and actions in its context, turns malformed actions,
 #   unknown tools and tool failures into observations, and stops after a step limit; tools never `eval` model text.
