@@ -256,9 +256,9 @@ for seed in SEEDS:
 #   400 came out against 0.7 predicted), so the cell asserts only that both are at that floor.
 #
 # So neither slogan holds as stated. For this under-trained model the errors are, on average, independent or slightly
-# exclusive, not overlapping (single models lean either way); and a constant per-token error is wrong. Dziri et al. report that *trained*
-# models fail more structurally, with errors concentrated in the hard sub-steps; at a few seconds of CPU we see
-# the early, noise-like regime. The number to carry forward is the measurement, not the slogan.
+# exclusive, not overlapping (single models lean either way); and a constant per-token error is wrong. Dziri et al.
+# report that *trained* models fail more structurally, with errors concentrated in the hard sub-steps; at a few
+# seconds of CPU we see the early, noise-like regime. The number to carry forward is the measurement, not the slogan.
 
 # %%
 mean_rho = float(np.nanmean(list(rho.values())))         # nan: a case with an error-free or all-wrong position
