@@ -773,8 +773,9 @@ plt.show()
 # hidden layer was off), and the depth-16 model stayed at chance (28 to 38 % test accuracy). Depth 2 reached 74 to 97 %
 # (median 93 %). Depth 4 is less reliable on a single graph: over 41 draws of the three graphs (seed offsets
 # 9200-9240, 123 runs) a depth-4 run scored 63 to 95 % where depth 2 scored 81 to 97 % (the 63 %: the first graph at
-# offset 9201, which a single-graph assert of more than 65 % failed). The median of the three graphs is steadier: 89 to 95 % at depth 2, 79 to 95 % at
-# depth 4, and 31 to 36 % at depth 16, which the cell asserts with room (above 0.85, above 0.7, below 0.5).
+# offset 9201, which a single-graph assert of more than 65 % failed). The median of the three graphs is steadier: 89
+# to 95 % at depth 2, 79 to 95 % at depth 4, and 31 to 36 % at depth 16, which the cell asserts with room (above 0.85,
+# above 0.7, below 0.5).
 #
 # > **Careful.** "Deep GCNs fail because of over-smoothing" is only half the story. The depth-16 model above ends with
 # > a training loss near $\ln 3 \approx 1.10$ (0.97 to 1.11 over 134 draws, against at most 0.37 for depth 2): it

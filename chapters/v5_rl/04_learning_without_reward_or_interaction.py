@@ -596,8 +596,8 @@ print(f"P(a random walk reaches the goal within 100 steps) = {p_goal:.1e}")
 # above), so its 40 episodes find it with probability below 20%. The RND agent found the goal in every one of 66 seeds
 # (22 seed offsets, 9000-9020 and 9200; the cell asserts at least 2 of its 3), epsilon-greedy in 10 of them. Usually
 # that is none or one of the three, but at offset 9200 all three epsilon-greedy seeds found it too, so the cell asserts
-# that RND found it at least as often, not more often: epsilon-greedy's Q-learning is not a random walk, and a lucky
-# streak of exploratory steps along the edge of the grid is enough.
+# that RND found it at least as often, not more often. (Epsilon-greedy Q-learning does not move like a uniform random
+# walk, so the random walk's chance is a guide to how hard the goal is, not a bound on the agent.)
 
 # %%
 for seed in SEEDS:
