@@ -461,9 +461,9 @@ for (name, seed), (lam, acc, loss) in stats.items():
     print(f"{name:13s} seed {seed}: sharpness {lam:5.2f}   test accuracy {acc:.3f}   train loss {loss:.3f}")
 for seed in (0, 1):
     small, full, big = stats["B=16, lr 0.1", seed], stats["full, lr 0.1", seed], stats["full, lr 0.5", seed]
-    assert 0.6 < small[0] / full[0] < 1.6             # batch size: a small change, either way (0.76 to 1.34 over 30 runs)
-    assert abs(small[1] - full[1]) < 0.025            # no accuracy gain (at most 1.4 points apart over 30 runs)
-    assert big[0] < 0.85 * min(small[0], full[0])     # a 5x larger step: much flatter (0.49 to 0.76 times) ...
+    assert 0.5 < small[0] / full[0] < 2               # batch size: less than 2x either way (0.75 to 1.64 over 86 runs)
+    assert abs(small[1] - full[1]) < 0.04             # no accuracy gain (at most 2.2 points apart over 86 runs)
+    assert big[0] < 0.85 * min(small[0], full[0])     # a 5x larger step: much flatter (0.46 to 0.76 times) ...
     assert big[2] < full[2] / 3                       # ... and trained further (5 to 7 times lower loss)
 
 # %% [markdown]
@@ -488,13 +488,14 @@ assert same and acc_a == acc_b and lam_b > 5 * lam_a
 # > generalisation gap for large batches; Goyal et al. (2017, arXiv:1706.02677) trained ImageNet with batches of 8k
 # > without a gap by scaling the learning rate with warm-up; and Dinh et al. (2017, arXiv:1703.04933) showed that
 # > sharpness can be changed at will by a reparameterisation that leaves the function unchanged — measured just
-# > above. Here, at the same step size, small batches ended flatter than full batches in most runs but not in all
-# > (in 25 of the 30 runs we tried, 15 seed offsets times the cell's two seeds, by up to a quarter; in the other 5 up
-# > to a third sharper), and their test accuracies were never more than 1.4 points apart. At this scale the direction of the batch-size effect is not
-# > reliable; the cell asserts only that it is small. A five times larger full-batch step ended much flatter (0.49 to
-# > 0.76 times the sharpness of either lr-0.1 run), but it also reached a 5 to 7 times lower training loss, and the
-# > curvature of the cross-entropy shrinks as the predictions grow confident, so that comparison mixes two effects.
-# > Report such measurements, not the slogan.
+# > above. Here, at the same step size, small batches ended flatter than full batches in most runs but not in all:
+# > in 74 of the 86 runs we tried (43 seed offsets times the cell's two seeds) by up to a quarter, in the other 12
+# > sharper, up to 1.64 times (seed offset 9603, where an earlier bound of 1.6 failed); their test accuracies were at
+# > most 2.2 points apart (8 of the 359 test digits). At this scale the direction of the batch-size effect is not
+# > reliable; the cell asserts only that it is small (less than a factor of 2 either way, less than 4 points). A five
+# > times larger full-batch step ended much flatter (0.46 to 0.76 times the sharpness of either lr-0.1 run), but it
+# > also reached a 5 to 7 times lower training loss, and the curvature of the cross-entropy shrinks as the predictions
+# > grow confident, so that comparison mixes two effects. Report such measurements, not the slogan.
 
 # %% [markdown]
 # ## 0.14 Hands-on: the Hessian eigenvalue spectrum
