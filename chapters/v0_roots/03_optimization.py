@@ -375,12 +375,13 @@ plt.tight_layout()
 # (Cohen et al. 2021, arXiv:2103.00065). We train a $64 \to 32\ (\tanh) \to 10$ MLP on 500 digits with the
 # squared error to one-hot targets, measuring $\lambda_{\max}$ by power iteration every 50 steps.
 #
-# What the cell asserts, for both learning rates, was measured in 35 runs (seed offsets 9206 and 9300-9316, one
-# learning rate at 9316): the sharpness starts at 0.52 to 0.80 of $2/\eta$, climbs to it (its highest value was at
-# least 0.99 of $2/\eta$ in every run), and its mean over the last 500 steps stayed within 2 % of $2/\eta$ in 34 of
-# the 35 runs. In the other (offset 9206, $\eta = 0.13$) it overshot to $1.05 \times 2/\eta$, fell back and settled
-# at $0.94 \times 2/\eta$: near the edge, not always on it. So the cell asserts a peak at $2/\eta$ (above 0.97 of it)
-# and an end within 10 % below it and 6 % above.
+# What the cell asserts, for both learning rates, was measured in 37 runs (seed offsets 9206, 9300-9316 and 9805,
+# one learning rate at 9316): the sharpness starts below $2/\eta$, at 0.52 to 0.80 of it in 35 runs (at offset 9805 the
+# same initial network started at 0.79 of it for $\eta = 0.13$ and at 0.91 for $\eta = 0.15$, so the cell asserts
+# only "below"), climbs to it (its highest value was at least 0.99 of $2/\eta$ in every run), and its mean over the
+# last 500 steps stayed within 2 % of $2/\eta$ in 36 of the 37 runs. In the other (offset 9206, $\eta = 0.13$) it
+# overshot to $1.05 \times 2/\eta$, fell back and settled at $0.94 \times 2/\eta$: near the edge, not always on it.
+# So the cell asserts a peak at $2/\eta$ (above 0.97 of it) and an end within 10 % below it and 6 % above.
 
 # %%
 Xd, yd = data.digits()
@@ -408,9 +409,9 @@ for lr, tr_ in eos.items():
     late, peak = tr_[-10:, 2].mean(), tr_[:, 2].max()
     print(f"lr {lr}: 2/lr = {2 / lr:.2f}; sharpness at start {tr_[0, 2]:.2f}, highest {peak:.2f}, mean of the last 500 "
           f"steps {late:.2f}")
-    assert tr_[0, 2] < 0.9 * (2 / lr)                  # starts below 2/lr: 0.52-0.69 (lr 0.13), 0.60-0.80 (lr 0.15)
-    assert peak > 0.97 * (2 / lr)                       # ... rises to it (at least 0.99 of it in 35 runs) ...
-    assert 0.9 * (2 / lr) < late < 1.06 * (2 / lr)      # ... and stays near it: 0.99-1.02 in 34 runs of 35, 0.94 in one
+    assert tr_[0, 2] < 2 / lr                          # starts below 2/lr: 0.52-0.79 (lr 0.13), 0.60-0.91 (lr 0.15)
+    assert peak > 0.97 * (2 / lr)                       # ... rises to it (at least 0.99 of it in 37 runs) ...
+    assert 0.9 * (2 / lr) < late < 1.06 * (2 / lr)      # ... and stays near it: 0.99-1.02 in 36 runs of 37, 0.94 in one
 
 fig, axes = figure(2, width=4.4)
 for lr, tr_ in eos.items():
