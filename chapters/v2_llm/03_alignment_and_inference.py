@@ -515,11 +515,13 @@ assert kv_err < 1e-4
 prompt = tok.encode("    def ").view(1, -1)
 fed = []                                            # the tokens each forward call of the model processes
 hook = base.register_forward_pre_hook(lambda module, args: fed.append(args[0].shape[1]))
-greedy_cached = base.generate(prompt, 56, temperature=0, use_cache=True)
-fed_cached, fed = sum(fed), []
-greedy_plain = base.generate(prompt, 56, temperature=0, use_cache=False)
-fed_plain = sum(fed)
-hook.remove()
+try:                                                # the hook comes off even if generation raises
+    greedy_cached = base.generate(prompt, 56, temperature=0, use_cache=True)
+    fed_cached, fed = sum(fed), []
+    greedy_plain = base.generate(prompt, 56, temperature=0, use_cache=False)
+    fed_plain = sum(fed)
+finally:
+    hook.remove()
 rounds = []                                         # interleaved, best of 5: another process slowing one round
 for _ in range(5):                                  # slows both variants alike, and the minimum is the least disturbed
     t0 = time.perf_counter(); base.generate(prompt, 56, temperature=0, use_cache=True); t1 = time.perf_counter()
