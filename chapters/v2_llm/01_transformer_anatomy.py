@@ -460,14 +460,18 @@ for norm in val:
     print(f"  {norm}-norm  " + "  ".join(f"{v:.3f}" for v in val[norm]))
 print(f"pre-norm got below the unigram entropy (by more than 0.05) in {learned} of {len(seeds)} seeds, "
       f"post-norm in {int((val['post'] < H_unigram - 0.05).sum())}")
-assert (val["post"] > H_unigram - 0.2).all()         # post-norm, every seed: no better than the character frequencies
-assert learned >= 1 and np.median(val["pre"]) < np.median(val["post"])
+assert np.median(val["post"]) > H_unigram - 0.05    # the median post-norm seed: no better than the character frequencies
+assert np.median(val["pre"]) < np.median(val["post"])                 # pre-norm does better (0.09-0.33 nats, 41 draws)
 
 # %% [markdown]
-# At this learning rate Post-Norm stalls at about the unigram entropy in every seed: it predicts no better than the
-# character frequencies. Pre-Norm gets below it and keeps learning in most seeds (the count is printed above). Not in
-# all of them: some seeds stall Pre-Norm too at this rate (train more seeds in the cell above to see it), so
-# $3\times10^{-2}$ is near Pre-Norm's own edge. This is why the claim is a statement over seeds and not about one run.
+# At this learning rate Post-Norm stalls at about the unigram entropy: it predicts no better than the character
+# frequencies. Not always: we trained the cell at 41 seed offsets (123 runs of each variant), and Post-Norm ended
+# between 0.006 and 0.2 nats *above* the unigram entropy in 121 runs, but 0.07 and 0.21 below it in two (never two
+# in one draw), so a stalled run can find its way out. Pre-Norm gets more than 0.05 below it in most seeds (108 of
+# the 123; the count of this draw is printed above), and its median seed beat Post-Norm's median by 0.09 to 0.33 nats
+# in every draw. Not in all seeds: some stall Pre-Norm too at this rate (15 of 123; train more seeds in the cell
+# above to see it), so $3\times10^{-2}$ is near Pre-Norm's own edge. This is why the cell asserts the median seeds
+# and not one run.
 # Try it yourself: lower `lr` tenfold in the cell above and see whether Post-Norm trains too. The point is the
 # margin of stability, which is why large models since GPT-2 are mostly Pre-Norm. (Pre-Norm has a cost: later blocks add to an ever-growing residual
 # stream, so deep Pre-Norm stacks may use their depth less efficiently; variants such as DeepNorm revisit Post-Norm.)

@@ -44,11 +44,14 @@ def sample_preferences(reward: torch.Tensor, n_pairs: int, generator: torch.Gene
 def fit_bradley_terry(chosen: torch.Tensor, rejected: torch.Tensor, K: int, steps: int = 200) -> torch.Tensor:
     """Maximum-likelihood rewards (K,) from preference pairs (full-batch L-BFGS), centred to mean 0."""
     r = torch.zeros(K, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([r], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS([r], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe", tolerance_grad=1e-12,
+                            tolerance_change=1e-15)                            # float64: converge to round-off
 
     def closure():
         opt.zero_grad()
-        loss = bradley_terry_loss(r[chosen], r[rejected]) + 1e-6 * r.pow(2).sum()   # tiny ridge: fixes the constant
+        # A penalty on the mean alone fixes the free constant without pulling the differences towards 0 (a ridge on
+        # r would, and so would miss the maximum-likelihood fit that DPO's implicit reward reaches).
+        loss = bradley_terry_loss(r[chosen], r[rejected]) + r.sum().pow(2)
         loss.backward()
         return loss
 
@@ -86,7 +89,8 @@ def train_dpo(pi_ref: torch.Tensor, chosen: torch.Tensor, rejected: torch.Tensor
     """A tabular policy (K logits, started at log pi_ref) trained on the DPO loss by full-batch L-BFGS; returns pi."""
     logits = torch.log(pi_ref.double()).clone().requires_grad_(True)
     log_ref = torch.log(pi_ref.double())
-    opt = torch.optim.LBFGS([logits], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS([logits], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe", tolerance_grad=1e-12,
+                            tolerance_change=1e-15)
 
     def closure():
         opt.zero_grad()
