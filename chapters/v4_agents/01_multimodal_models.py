@@ -188,9 +188,12 @@ for seed in SEEDS:
 # What the three seeds show (the cell below asserts each point over the seeds):
 #
 # - **Zero-shot works**: no classifier was trained, yet the nearest class prompt is the right class for most test
-#   digits (median over seeds at least 90 %).
+#   digits (median over seeds at least 90 %). Measured over 41 seed offsets (123 runs), the median seed scored 0.95 to
+#   0.98, and single runs mostly 0.94 or more, but one run in 123 ended at 0.74: one seed can land badly, the median
+#   seed does not.
 # - **Held-out templates cost little here**, because a bag of words reduces "someone wrote a seven here" to the word
-#   "seven" and two `<unk>`s. A median of at least 85 % is asserted.
+#   "seven" and two `<unk>`s: the median run lost 0.014 to them, the worst 0.16. A median over seeds of at least 80 %
+#   is asserted (measured: 0.83 to 0.98, and 0.91 or more in 40 of the 41 draws).
 # - **Upside-down digits break it**: median accuracy falls below 60 %. The fall is uneven: digits that look
 #   alike upside down (0, 1, 3, 8) keep most of their accuracy, the others collapse.
 # - **Recall@k meets its ceiling, not 1.** Each caption names only the class, and the gallery holds 10 images of
@@ -205,8 +208,8 @@ R = {k: np.array([runs[s][2][k] for s in SEEDS]) for k in ("train", "held_out", 
                                                             "gap0", "gap")}
 rec = np.array([runs[s][2]["recall"] for s in SEEDS])                  # (seeds, 3)
 print("median recall@1/5/10:", np.median(rec, 0), "ceiling 0.1/0.5/1.0, chance 0.01/0.05/0.10")
-assert np.median(R["train"]) >= 0.90 and R["train"].min() >= 0.80
-assert np.median(R["held_out"]) >= 0.85
+assert np.median(R["train"]) >= 0.90          # 41 draws: median seed 0.95-0.98; one run in 123 was as low as 0.74
+assert np.median(R["held_out"]) >= 0.80       # 41 draws: median seed 0.83-0.98 (0.91 or more in all but one)
 assert np.median(R["flip"]) < 0.60 and np.all(R["flip"] < R["train"] - 0.25)
 assert np.all(R["flip_sym"] > R["flip_other"] + 0.2)
 assert np.median(rec[:, 2]) >= 0.8 and np.all(rec[:, 0] <= 0.25) and np.all(rec > 3 * np.array([0.01, 0.05, 0.10]))
@@ -433,8 +436,11 @@ print(f"trainable in stage 1: linear {stage1[0, 'linear'][2]:,}, mlp2 {stage1[0,
 # %% [markdown]
 # Before training the projector, the LM's first word is rarely the right numeral (below 30 % in every run, asserted;
 # often far below, since an untrained projector tends to push every image towards the same word). After 60 steps on the
-# projector alone it names it for at least 85 % of the test images, in every seed and with both projectors (in our
-# runs, close to the mini-CLIP's zero-shot accuracy). The LM's weights did not change (asserted in the loop). What
+# projector alone it names it for at least 85 % of the test images in the median run, and in every run it comes
+# within 0.05 of the mini-CLIP's own zero-shot accuracy on the same images (asserted; over 246 runs at 41 seed offsets
+# it landed between 0.03 below and 0.06 above it): the projector can only pass on what the frozen image tower
+# separates, so the one CLIP run in 123 that reached only 0.74 gave captions right 0.72 (linear) and 0.81 (MLP) of the
+# time. The LM's weights did not change (asserted in the loop). What
 # changed is the input it reads: the projector learned to write, for each image, a vector the LM treats like the
 # word for its digit. This is LLaVA's stage 1 in miniature. It is also prefix tuning (X. L. Li, P. Liang,
 # "Prefix-Tuning", 2021, arXiv:2101.00190), with a prefix computed from the image.
@@ -443,7 +449,8 @@ print(f"trainable in stage 1: linear {stage1[0, 'linear'][2]:,}, mlp2 {stage1[0,
 for seed in SEEDS:
     for kind in ("linear", "mlp2"):
         before, after, _ = stage1[seed, kind]
-        assert before < 0.3 and after >= 0.85, (seed, kind, before, after)
+        assert before < 0.3 and after > runs[seed][2]["train"] - 0.05, (seed, kind, before, after)
+assert np.median([after for _, after, _ in stage1.values()]) >= 0.85
 
 # %% [markdown]
 # ### A Q-Former: a fixed number of visual tokens
@@ -500,7 +507,7 @@ print(f"chapter CPU time: {time.process_time() - T0:.1f} s")
 # - **LLaVA**: a projector maps vision features into the LLM's embedding space; stage 1 trains only the projector
 #   (4.2 M or 21 M parameters for 1024 -> 4096, under 0.5 % of a 7B model), stage 2 also the LLM. Image positions get the
 #   label $-100$. At toy scale, training only a projector made a frozen caption LM name the digit it was shown for
-#   at least 85 % of test images.
+#   at least 85 % of test images (median run), as often as the image tower's own zero-shot accuracy allows.
 # - **Q-Former**: learned queries cross-attend to any number of patches and return a fixed number of tokens.
 #
 # **Exercises.** Open `exercises/v4_agents/01_multimodal_models.ipynb` (the command `manifold-course lab` copies it

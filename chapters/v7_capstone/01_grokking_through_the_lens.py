@@ -331,7 +331,7 @@ la = np.array([lip_logits[k + ("after",)] for k in runs])
 print(f"local Lipschitz of the answer logits: before {np.round(lb).tolist()}, after {np.round(la).tolist()}")
 assert max(tw_attn_before.max(), tw_attn_after.max()) < 1             # clusters: at most 0.38 over 152 runs
 assert np.median(tw_attn_after - tw_attn_before) < 0                # falls in the median run (all but 2 of 152)
-assert np.median(pca_after - pca_before) > 0                        # rises in the median run (all but 4 of 152)
+assert np.mean(pca_after - pca_before) > 0          # rises on average (124 runs: 108 up, 15 same, 1 down)
 assert (la > 1.1 * lb).all()                                        # every run: 1.17x or more over 152
 
 # %% [markdown]
@@ -341,10 +341,13 @@ assert (la > 1.1 * lb).all()                                        # every run:
 #   the answer, largely), and TwoNN, which only sees nearest neighbours, reads a cloud of clusters as nearly
 #   zero-dimensional. It **falls** further after the jump (attention output), as the clusters tighten: in all but 2
 #   of the 152 runs, so the cell asserts it for the median run.
-# - **PCA-95 % rises** (block output), by a component or two, in all but 4 of the 152 runs (it fell by one or two in
-#   those; asserted for the median run): the generalising solution spreads over more linear directions, one pair per
-#   key frequency. The two estimators disagree on the direction of change because they measure different things
-#   (local vs global dimension): a single "intrinsic dimension" of a representation is not well defined here.
+# - **PCA-95 % rises** (block output), by a component or two, in most runs: measured again over 124 runs (31 offsets,
+#   10102 and 20000-20029), it rose in 108, stayed the same in 15 (14 of them AdamW runs) and fell by one in one. With
+#   an integer count, ties are common, so the median run can show no change (two ties at offset 10102); the cell
+#   asserts the mean change over its four runs (0.25 to 2.75 components over those 31 draws): the generalising
+#   solution spreads over more linear directions, one pair per key frequency. The two estimators disagree on the
+#   direction of change because they measure different things (local vs global dimension): a single "intrinsic
+#   dimension" of a representation is not well defined here.
 # - **The logits become more sensitive** to the embedding, in every run: the local Lipschitz estimate grows after the
 #   jump, by a factor of 1.17 or more (the network is more confident, so a small move of the embedding moves the
 #   logits more).
@@ -445,8 +448,8 @@ print(f"chapter CPU time: {time.process_time() - T0:.1f} s")
 #   AdamW varied much more.
 # - The Fourier key frequencies were largely in place before the jump (Nanda et al.); the key plane shows a loop, noisier
 #   than a textbook circle; Liu et al.'s parallelograms do not describe this architecture.
-# - Through the lens (in the median run): TwoNN below 1 and falling, PCA-95 % rising, the logits' Lipschitz estimate rising: three
-#   honest numbers that do not add up to one "dimension".
+# - Through the lens: TwoNN below 1 and falling (median run), PCA-95 % rising (on average), the logits' Lipschitz
+#   estimate rising: three honest numbers that do not add up to one "dimension".
 # - INT4 per channel kept the accuracy within a few points and the loop; the Triton RMSNorm gave the same logits.
 #
 # **Exercises.** Open `exercises/v7_capstone/01_grokking_through_the_lens.ipynb` (the command `manifold-course lab`
