@@ -596,11 +596,14 @@ for b_, name in ((1.0, "VAE"), (0.0, "AE")):
     share = np.bincount(clf.predict(models[b_].decode_mean(z_many).numpy()), minlength=10) / len(z_many)
     class_entropy[name] = information.entropy(share)
     print(f"{name}: class shares of decoded prior samples {share.round(2)}, entropy {class_entropy[name]:.2f} nats")
-assert class_entropy["VAE"] > 2.0 and class_entropy["AE"] < class_entropy["VAE"] - 0.3
+assert class_entropy["VAE"] > 2.0 and class_entropy["AE"] < class_entropy["VAE"]   # 31 draws: 0.27-1.12 nats apart
 
 # %% [markdown]
 # Nothing in the auto-encoder's objective says where codes should be; the VAE's KL term does, which is what the
-# aggregate-posterior number above measures.
+# aggregate-posterior number above measures. Over 31 draws of the seeds the VAE's decoded prior samples had a class
+# entropy of 2.14-2.29 nats and the auto-encoder's 1.17-1.94, lower in every draw by 0.27 to 1.12 nats (by 0.41 or
+# more in all but one): a single auto-encoder can happen to spread its codes around the origin, but not as evenly as
+# the prior asks of the VAE.
 #
 # > **Careful.** The seed text says that without the KL term the model "memorises each point and cannot generate".
 # > A plain auto-encoder still generalises its *reconstructions* (its test error above is at least as good as the
