@@ -87,8 +87,8 @@ print(f"{len(train_ids)} training and {len(val_ids)} held-out characters, vocabu
 # offset present it gives a wrong, too-small exponent, which the three-parameter fit repairs. Eight sizes with 0.5 %
 # multiplicative noise leave one fit with an error of its own, so the noisy law is drawn 200 times and fitted each
 # time: the three-parameter fit is right on average (its median), and the spread printed is what a single curve of
-# eight points can tell (about +-0.015 on the exponent, 5th to 95th percentile; the offset +-0.03, so that one fit in
-# a hundred misses it by more than 0.05).
+# eight points can tell (about +-0.015 on the exponent, 5th to 95th percentile, and +-0.025 on the offset; in 6000
+# such fits one in 600 missed the offset by more than 0.05, none the exponent).
 
 # %%
 N_syn = np.geomspace(1e3, 1e6, 8)
