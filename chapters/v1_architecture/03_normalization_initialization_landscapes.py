@@ -865,7 +865,7 @@ assert 0.15 < p20["nonconvex"] < 0.6 and p20["nonconvex"] > others   # 99 draws:
 assert r20["nonconvex"] < min(0.05, p20["nonconvex"] / 5)  # 74 draws: 0 in most, at most 0.033
 assert p20["cliffs"] > 3 * r20["cliffs"]                 # 12 draws: 79-243 against 6.8-11.7
 assert 0.5 < rough[(2, False)]["tv"] / rough[(2, True)]["tv"] < 2                   # the control: little difference
-assert max(rough[20, res]["excess"] for res in (False, True)) < 1.01       # depth 20: no extra bumps
+assert max(rough[20, res]["excess"] for res in (False, True)) < 1.05       # depth 20: bumps add 1 % at most (100 draws)
 assert np.median([r["excess"] for r in rough.values()]) < 1.01
 
 # %% [markdown]
@@ -887,18 +887,26 @@ assert np.median([r["excess"] for r in rough.values()]) < 1.01
 # the rim of a bowl) over 12 draws (offsets 160, 174 and 178-187); we assert a factor of 3. The residual net's slice is
 # a smooth bowl: no clear negative curvature at all in most draws, at most 12 of its 361 interior grid points (3.3 %,
 # offset 174) in the others; we assert under 5 %, and under a fifth of the plain net's share. At depth 2 the two are
-# alike (total variation ratio 0.65 to 1.7, cliff ratios 2.7 to 5.8 for both). Note also what does *not* appear: along
-# every grid line both depth-20 surfaces go down and then up without extra bumps (excess variation 1.00, at most 1.007
-# over the draws above and 20 more): at this resolution "chaotic" means curved valleys and cliffs, not many small local
-# minima. (The depth-2 control is not always that tidy: at seed offset 8005 its residual net's slice had a bump, excess
-# 1.04, so there the cell asserts only the median over the four nets.)
+# alike (total variation ratio 0.65 to 1.7, cliff ratios 2.7 to 5.8 for both). Note also what does *not* appear: many
+# small local minima. The *excess variation* (`landscape.excess_variation`) averages, over the 42 grid lines, a line's
+# total variation divided by what a line that only goes down and then up would need; it is 1 without bumps, and a bump
+# of depth $d$ adds $2d$ to a line's variation. Over 43 draws (seed offsets 20848, 20853, 20856, 20900-20939) the
+# residual depth-20 slice had no bump worth 0.1 % on any line; the plain one had small bumps on up to 21 of its 42 lines
+# in 39 draws, which added at most 1 % to the variation (1.0104 at offset 20848, next 1.0056; under 1.01 in the other 59
+# draws of 20800-20859, under 1.007 in 40 draws 20700-20739). The cell asserts under 1.05, bumps of a few per cent of a
+# line's fall and rise: a surface with a local minimum on every line, a tenth as deep as the line's fall and rise, would
+# give 1.2. At this resolution "chaotic" means curved valleys and cliffs, not many small local minima. (The depth-2
+# controls have bumps too, in 11 of the 43 draws for the plain net, up to 1.0098 at offset 20927; 1.04 for the residual
+# net at offset 8005; so for them the cell asserts only the median over the four nets, under 1.01.)
 #
 # > **Careful.** "With skip connections the loss surface is nearly convex." Only *low-dimensional random slices near
 # > the minimum* look convex. The full Hessian of the same residual net at the same point has negative eigenvalues.
 # > To show it we need no converged eigensolver: the Rayleigh-Ritz values of $H$ on any subspace lie inside $H$'s
 # > spectrum (min-max theorem), so a negative Ritz value *proves* a negative eigenvalue. We build a 30-dimensional
 # > Krylov space $\mathrm{span}\{q, Hq, H^2q, \dots\}$ from Hessian-vector products (Lanczos with full
-# > reorthogonalisation) and print its three smallest Ritz values. Thirty products suffice to prove the sign;
+# > reorthogonalisation) and print its three smallest Ritz values. Thirty products suffice to prove the sign (over 100
+# > draws, seed offsets 20800-20859 and 20900-20939, the smallest Ritz value lay between -17 and -0.04, negative in
+# > every one; with sixty products it moved by 2.5 % at most in the 43 draws we reran);
 # > converging to the exact smallest eigenvalues (ARPACK's Lanczos, `hessian.lanczos_top_k(..., which="SA")`) takes
 # > several hundred, because they sit at the edge of a dense bulk of eigenvalues near 0.
 
