@@ -428,11 +428,11 @@ print(f"usage entropy of 20 untrained routers: median {np.median(init_entropy):.
       f"range {min(init_entropy):.3f} to {max(init_entropy):.3f}")
 assert moe_runs[(1, 0.0)]["router_moved"] == 0 and moe_runs[(2, 0.0)]["router_moved"] > 0.1  # top-1: no gradient
 assert 0.5 < np.median(init_entropy) < 0.9                     # a random router hashes 8 clusters: uneven (hash: 0.75)
-assert all(moe_runs[(k, 0.1)]["entropy"] > 0.93 for k in (1, 2))       # the balancing loss evens usage for both k
 top2, top2_bal = moe_runs[(2, 0.0)], moe_runs[(2, 0.1)]
 assert top2_bal["entropy"] > top2["entropy"] and top2_bal["max"] < top2["max"]    # and evens a learning top-2 router
 cost_top1 = [moe_runs[(1, 0.1)]["mse"] / moe_runs[(1, 0.0)]["mse"]]      # balanced / unbalanced top-1 error
 balanced_mse = {k: [moe_runs[(k, 0.1)]["mse"]] for k in (1, 2)}           # balanced top-1 and top-2, per start
+balanced_entropy = {k: [moe_runs[(k, 0.1)]["entropy"]] for k in (1, 2)}
 for start in (1, 2):                                                      # two more starts
     mse_of = {}
     for k, aux in ((1, 0.0), (1, 0.1), (2, 0.1)):
@@ -440,13 +440,20 @@ for start in (1, 2):                                                      # two 
         layer = moe.MoE(moe.MoEConfig(d_in=8, d_out=1, d_hidden=16, n_experts=8, k=k))
         moe.train_moe(layer, X_moe[:3000], y_moe[:3000], steps=300, aux_weight=aux, seed=start)
         with torch.no_grad():
-            mse_of[k, aux] = float(((layer(X_moe[3000:])[0] - y_moe[3000:]) ** 2).mean())
+            pred, info = layer(X_moe[3000:])
+        mse_of[k, aux] = float(((pred - y_moe[3000:]) ** 2).mean())
+        if aux > 0:
+            balanced_entropy[k].append(moe.usage_entropy(moe.expert_usage(info["indices"], 8)))
     cost_top1.append(mse_of[1, 0.1] / mse_of[1, 0.0])
     for k in (1, 2):
         balanced_mse[k].append(mse_of[k, 0.1])
+one_idle = np.log(7) / np.log(8)                # the most even usage that leaves one expert idle has this entropy
 top1_vs_top2 = np.median(balanced_mse[1]) / np.median(balanced_mse[2])
 print(f"top-1: balanced error / unbalanced error over three starts {np.round(cost_top1, 2).tolist()}; "
       f"balanced top-1 / balanced top-2 error, medians over the starts: {top1_vs_top2:.1f}")
+print(f"usage entropy with the balancing loss, three starts: top-1 {np.round(balanced_entropy[1], 3).tolist()}, "
+      f"top-2 {np.round(balanced_entropy[2], 3).tolist()} (one expert idle: at most {one_idle:.3f})")
+assert np.median(balanced_entropy[1]) > one_idle and np.median(balanced_entropy[2]) > 0.99   # balance, both k
 assert np.median(cost_top1) > 1                                          # balance costs top-1 accuracy here
 assert top1_vs_top2 > 3                                                  # balanced: top-2 far beats top-1
 assert all(v["mse"] < 0.15 for v in moe_runs.values())
@@ -475,8 +482,14 @@ plt.show()
 # 0.58 to 0.99 (median 0.78) and a largest share of 18 % to 57 % (even: 12.5 %): uneven in most seeds, but by
 # accident of initialisation, not by learning. With top-2 the router does learn, yet at this scale its usage
 # drifted neither way consistently (10 of the 20 seeds ended more even than at initialisation, 10 less even;
-# entropy 0.68 to 0.98): the rich-get-richer collapse seen at scale does not show here. The balancing loss brought
-# the usage entropy to 0.95 or more (top-1) and 0.99 or more (top-2) in all 80 seeds.
+# entropy 0.68 to 0.98): the rich-get-richer collapse seen at scale does not show here. The balancing loss raised the
+# usage entropy in every draw: over 61 seed offsets (10801, 21000-21059) to 0.994 or more with top-2, and to 0.93 to
+# 0.998 with top-1 (median 0.986). Top-1 has two slow draws: 0.940, and 0.929 at offset 10801, where after 300 steps
+# one expert still took 26 % of the points, about two clusters' worth; the top-1 router learns from the balancing loss
+# alone and has not yet split them. Any usage that leaves one expert idle has an entropy of at most
+# $\log 7/\log 8 = 0.936$, so the cell asserts, for the median over its three starts, that balanced top-1 routing is
+# above that (every expert in use) and balanced top-2 routing above 0.99. Over 30 draws (10801, 21100-21128) those
+# medians were 0.959 to 0.996 (top-1) and 0.997 or more (top-2).
 #
 # Accuracy is another matter. The balanced top-1 layer had a *higher* error than the unbalanced one in 79 of 80 seeds
 # (offsets 0-19 and 100-159; 0.94x to 30x, median 5x), so the cell trains the top-1 pair from three starts and
