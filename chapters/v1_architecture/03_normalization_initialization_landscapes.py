@@ -568,7 +568,7 @@ assert abs(step_sd[64] / step_sd[512] / math.sqrt(8) - 1) < 0.15
 # estimated from a few hundred steps is itself uncertain by a few per cent, so the number of networks matters: with
 # ten per width the ratio once missed $\sqrt 8$ by 18 % (offset 8002), with twenty by 16 % (offset 20618; resampling
 # the 600 networks, about one twenty-network draw in 2000 misses by more than 15 %). With forty, resampled ratios lie
-# within 0.96 and 1.11 times $\sqrt 8$ in 99.9 % of draws.
+# between 0.96 and 1.11 times $\sqrt 8$ in 99.9 % of draws.
 # Narrow networks wander far from their initial scale even with the "right" initialisation.
 #
 # Explore the profiles yourself (the default, ReLU with Kaiming, is what a headless run shows):
