@@ -532,12 +532,17 @@ assert torch.equal(outs[True], outs[False])
 
 # %% [markdown]
 # **Plain RoPE beyond the training length.** The model saw windows of 64 characters. Evaluated on 256-character
-# windows (RoPE itself has no length limit), it gets worse, not better, although it has more context:
+# windows (RoPE itself has no length limit), it does not get better, although it has more context. Usually it gets
+# clearly worse: over 20 draws (seed offsets 10905, 21200-21218) the 256-character loss was higher by 0.26 to 0.53
+# nats in 19, and level (+0.003) in one, offset 10905, whose model happened to extrapolate. How badly plain RoPE breaks
+# beyond the training length varies from run to run; that the extra context does not help held in every draw. The cell
+# asserts "not better", with 0.05 nats of slack for the noise of two estimates from 10 batches of 16 windows (their
+# standard errors are about 0.01 to 0.02 nats):
 
 # %%
 loss_by_len = {T_: evaluate_loss(gpt, val_ids, n_batches=10, batch_size=16, block_size=T_) for T_ in (64, 256)}
 print({T_: round(v, 3) for T_, v in loss_by_len.items()})
-assert loss_by_len[256] > loss_by_len[64] + 0.1
+assert loss_by_len[256] > loss_by_len[64] - 0.05     # no better with 4x the context (20 draws: +0.003 to +0.53)
 
 # %% [markdown]
 # ## Manifold lens
@@ -645,8 +650,8 @@ assert s_once == 0.0 and s_twice > 1e-3
 # - The KV cache is $2LGdTB$ elements: 2 GiB for LLaMA-2-7B at 4096 tokens, 1.25 GiB for LLaMA-2-70B with 8 KV
 #   heads (10 GiB without GQA); our GPT's measured cache bytes equal the formula and halve with each halving of $G$.
 # - RoPE makes scores depend on $m - n$ only (checked to $10^{-9}$); the score is the real part of the complex product;
-#   its decay is a bound, not an expectation; plain RoPE gets worse beyond the training length. ALiBi uses slopes
-#   $2^{-8h/H}$.
+#   its decay is a bound, not an expectation; plain RoPE does not get better beyond the training length, and usually
+#   worse. ALiBi uses slopes $2^{-8h/H}$.
 # - SwiGLU at hidden width $8D/3$ has the parameters of a $4D$ GELU MLP (32 832 vs 32 768 for $D = 64$; 11008 in LLaMA-7B).
 # - Post-Norm concentrates gradient in the last block at initialisation and stalls at a high learning rate where
 #   Pre-Norm trains.
