@@ -332,7 +332,7 @@ print(f"local Lipschitz of the answer logits: before {np.round(lb).tolist()}, af
 assert max(tw_attn_before.max(), tw_attn_after.max()) < 1             # clusters: at most 0.38 over 152 runs
 assert np.median(tw_attn_after - tw_attn_before) < 0                # falls in the median run (all but 2 of 152)
 assert np.mean(pca_after - pca_before) > 0          # rises on average (124 runs: 108 up, 15 same, 1 down)
-assert (la > 1.1 * lb).all()                                        # every run: 1.17x or more over 152
+assert np.median(la / lb) > 1.2 and (la > lb).sum() >= 3   # 70 offsets: medians 1.43-2.50; 1 of 280 runs fell
 
 # %% [markdown]
 # What holds (in 152 runs, the four of this cell at 38 seed offsets, 100-129 and 140-147):
@@ -348,9 +348,12 @@ assert (la > 1.1 * lb).all()                                        # every run:
 #   solution spreads over more linear directions, one pair per key frequency. The two estimators disagree on the
 #   direction of change because they measure different things (local vs global dimension): a single "intrinsic
 #   dimension" of a representation is not well defined here.
-# - **The logits become more sensitive** to the embedding, in every run: the local Lipschitz estimate grows after the
-#   jump, by a factor of 1.17 or more (the network is more confident, so a small move of the embedding moves the
-#   logits more).
+# - **The logits become more sensitive** to the embedding: the local Lipschitz estimate grows after the jump (the
+#   network is more confident, so a small move of the embedding moves the logits more). Measured again over 280
+#   runs (70 offsets, 10902 and 11000-11068): the median of the four runs' ratios after/before lay between 1.43 and
+#   2.50, but single runs vary: three grew by less than a factor 1.1 and one fell (ratio 0.88, an AdamW run that
+#   grokked 20 steps after it memorised). So the cell asserts a median ratio above 1.2 and growth in at least three
+#   of the four runs.
 #
 # > **Careful.** Part 2 D1 says that a lower last-layer intrinsic dimension goes with better generalisation
 # > (Ansuini et al. 2019). Here TwoNN agrees and PCA disagrees, on the same model, and TwoNN's value below 1 says
