@@ -153,12 +153,12 @@ display(HTML("<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>" +
 #   form tight clusters, and TwoNN, which only sees the two nearest neighbours, measures the clusters' local spread.
 #   The Lipschitz estimate grows through the stream: the final RMSNorm's output moves more than 1.3 times as much per
 #   unit embedding perturbation as the first block's.
-# - **Circle denoiser.** The data is a circle thickened by noise, and TwoNN stays near 2 at every layer: 1.58 to 2.70
-#   over 500 draws (seed offsets 0-499, five layers each). That spread is mostly the estimator's own: on 400 points of
+# - **Circle denoiser.** The data is a circle thickened by noise, and TwoNN stays near 2 at every layer: 1.60 to 2.77
+#   over 120 draws (seed offsets 0-119, five layers each). That spread is mostly the estimator's own: on 400 points of
 #   a flat 2-D Gaussian cloud TwoNN reads 1.64 to 2.55 over 3000 draws (standard deviation 0.14), so a single layer
 #   outside (1.5, 2.5) says nothing; we assert between 1.4 and 3, clearly above a thin circle's 1 and below 3. The
-#   loop is plain at the input and survives the first hidden layer: the longest $H_1$ bar was 0.41 to 0.70 of the
-#   cloud's median pairwise distance at both over 50 draws (seed offsets 150-199), where a loop-free Gaussian blob of
+#   loop is plain at the input and survives the first hidden layer: the longest $H_1$ bar was 0.37 to 0.68 of the
+#   cloud's median pairwise distance at both over those 120 draws, where a loop-free Gaussian blob of
 #   as many points gives 0.16 in the median and below 0.28 in 99 % of 5000 draws (a few reached 0.40: one blob's
 #   longest bar is a noisy yardstick). We assert more than 1.5 times the median of five blobs; deeper in, how much of
 #   it is left varies from seed to seed. That is what the task asks for: near the data the predicted noise points
@@ -182,7 +182,7 @@ null_h1 = [lens.loops(numpy_rng(s).standard_normal((400, 2)))["h1_rel"] for s in
 print(f"longest H1 bar / median distance: circle denoiser {np.round(den_r.column('h1_rel'), 2).tolist()}; "
       f"five Gaussian blobs of 400 points {np.round(sorted(null_h1), 2).tolist()}")
 assert min(den_r.column("h1_rel")[:2]) > 1.5 * np.median(null_h1), (den_r.column("h1_rel"), null_h1)
-assert all(1.4 < t < 3 for t in den_r.column("twonn")), den_r.column("twonn")   # 500 draws: 1.58 to 2.70
+assert all(1.4 < t < 3 for t in den_r.column("twonn")), den_r.column("twonn")   # 120 draws: 1.60 to 2.77
 assert all(p <= 3 for p in pol_r.column("pca95")), pol_r.column("pca95")
 assert pol_r.rows[0]["twonn"] > pol_r.rows[0]["pca95"]
 print("policy input states (ambient dimension 4): TwoNN", round(pol_r.rows[0]["twonn"], 2), "PCA-95", pol_r.rows[0]["pca95"])
@@ -431,7 +431,7 @@ axes[1, 0].scatter(x[:, 0], x[:, 1], s=3)
 axes[1, 0].set(title="soul: 400 DDPM samples of the circle", aspect="equal")
 on_circle = float(((radius - 1).abs() < 0.2).float().mean())
 gauss_on_circle = np.exp(-0.8**2 / 2) - np.exp(-1.2**2 / 2)      # P(0.8 < |z| < 1.2) for z ~ N(0, I_2)
-assert on_circle > gauss_on_circle + 0.05, on_circle
+assert on_circle > 0.9, on_circle         # the data: all within 0.2; a Gaussian: 24 %; 120 draws: 96.5 % to 100 %
 # body: the policy acts
 axes[1, 1].bar(["random", "PPO (greedy)"], [random_return, Z["CartPole policy"].score["greedy_return"]])
 axes[1, 1].set(title="body: CartPole return", ylabel="steps balanced")
@@ -456,10 +456,12 @@ print(f"{on_circle:.0%} of the samples lie within 0.2 of the unit circle (a Gaus
 # Six pictures, six volumes: in 100 dimensions more than 99 % of a ball's volume lies within 5 % of its surface; the
 # CNN's filters are local and shared; test error falls as a power of width (exponent above 0; in the median over the
 # seeds: a single seed's width-256 and width-16 nets can tie, as at seed offset 8004 with 30 of 449 test digits wrong
-# at both); the denoiser puts clearly more of its samples within 0.2 of the circle than its starting Gaussian does
-# (how many more varies from seed to seed: after 500 training steps this is a sketch of the circle, not a finished
-# generator); the policy balances far longer than chance; and the GPT's 64-wide MLP matmul, even over 65 536 tokens,
-# sits left of the H100's ridge point: it is memory-bound, which is why Volume 6 fuses kernels.
+# at both); the denoiser puts almost all of its samples within 0.2 of the circle (asserted: more than 90 %; 96.5 % to
+# 100 % over 120 draws, seed offsets 0-119), where its starting Gaussian puts 24 %; the policy balances far longer
+# than chance; and the GPT's 64-wide MLP matmul, even over 65 536 tokens, sits left of the H100's ridge point: it is
+# memory-bound, which is why Volume 6 fuses kernels. Training length matters for the denoiser: the same model after
+# 500 steps instead of 1000 put 28 % to 94 % of its samples there over 200 draws (seed offsets 30000-30199), a sketch
+# of the circle whose quality varied from seed to seed.
 #
 # ## Where to go next
 #

@@ -175,7 +175,7 @@ def char_gpt(seed: int = 0, scale: float = 1, d_model: int = 64, steps: int = 12
 # ---------------------------------------------------------------------------------------------- Volume 3
 
 
-def circle_denoiser(seed: int = 0, scale: float = 1, steps: int = 500, t_probe: int = 5, T: int = 100) -> Specimen:
+def circle_denoiser(seed: int = 0, scale: float = 1, steps: int = 1000, t_probe: int = 5, T: int = 100) -> Specimen:
     r"""Volume 3's ``TimeMLP`` trained as a DDPM $\varepsilon$-network on a noisy unit circle (2-D), ``T`` steps.
 
     The probe is fresh circle points noised to step ``t_probe`` ($x_t = \sqrt{\bar\alpha_t}x_0 +
