@@ -571,8 +571,10 @@ assert np.median(acc_karate["mlp"]) <= 0.5 + 2 * chance_sd and max(acc_karate["m
 # nodes ($p_{in} = 0.05$, $p_{out} = 0.01$, so a node expects $99 \cdot 0.05 = 4.95$ neighbours in its block and
 # $200 \cdot 0.01 = 2$ outside), and 16 features per node, its block's mean vector (norm 2) plus standard Gaussian
 # noise (norm about 4: the mean length of a 16-dimensional standard Gaussian vector is
-# $\sqrt2\,\Gamma(8.5)/\Gamma(8) \approx 3.94$). The cell checks a draw against these numbers, allowing 4 standard
-# deviations of their sampling error. Only 5 nodes per block are labelled. The MLP must classify from one noisy
+# $\sqrt2\,\Gamma(8.5)/\Gamma(8) \approx 3.94$). The cell checks a draw against these numbers, allowing 5 standard
+# deviations of their sampling error: it checks six numbers, so with 4 a run over many seeds meets a miss now and
+# then (one block-mean norm 4.6 standard deviations off at seed offset 11304; 1 of 2000 draws at offsets
+# 40000-41999 beyond 4, none beyond 4.1). Only 5 nodes per block are labelled. The MLP must classify from one noisy
 # feature vector; the GCN averages each node's features with its neighbours', and most neighbours share its block.
 # Which 15 nodes happen to be labelled matters a lot (the MLP's accuracy ranged from 54 to 83 % over 60 draws), so we
 # average over 3 independent draws of the graph, its features and its labelled nodes, with one training run each.
@@ -600,11 +602,15 @@ sd_in = 2 * math.sqrt(3 * n_b * (n_b - 1) / 2 * p_in * (1 - p_in)) / (3 * n_b)  
 sd_out = 2 * math.sqrt(3 * n_b ** 2 * p_out * (1 - p_out)) / (3 * n_b)           # 0.11
 exp_mean_norm = math.sqrt(2.0 ** 2 + 16 / n_b)                                # mean of 100 vectors: noise 0.4 left
 exp_noise = math.sqrt(2) * math.exp(math.lgamma(8.5) - math.lgamma(8)) * math.sqrt(1 - 1 / n_b)   # 3.92
+sd_mean_norm = 1 / math.sqrt(n_b)                        # 0.1: a block mean's noise along its mean vector mu_c
+sd_noise = math.sqrt(16 * (1 - 1 / n_b) - exp_noise ** 2) / math.sqrt(3 * n_b)   # 0.04: a mean of 300 lengths
 print(f"mean neighbours per node: {deg_in:.2f} in its block (expected {exp_in:.2f} +- {sd_in:.2f}), {deg_out:.2f} "
       f"outside ({exp_out:.2f} +- {sd_out:.2f}); block-mean norms {block_means.norm(dim=1).numpy().round(2)} "
-      f"(expected {exp_mean_norm:.2f} +- 0.1), noise norm {noise_norm:.2f} (expected {exp_noise:.2f})")
-assert abs(deg_in - exp_in) < 4 * sd_in and abs(deg_out - exp_out) < 4 * sd_out
-assert float((block_means.norm(dim=1) - exp_mean_norm).abs().max()) < 0.4 and abs(noise_norm - exp_noise) < 0.15
+      f"(expected {exp_mean_norm:.2f} +- {sd_mean_norm:.2f}), noise norm {noise_norm:.2f} (expected {exp_noise:.2f} "
+      f"+- {sd_noise:.2f})")
+assert abs(deg_in - exp_in) < 5 * sd_in and abs(deg_out - exp_out) < 5 * sd_out
+assert float((block_means.norm(dim=1) - exp_mean_norm).abs().max()) < 5 * sd_mean_norm
+assert abs(noise_norm - exp_noise) < 5 * sd_noise
 sbm_draws = [sbm] + [graphs.stochastic_block_model(**sbm_args, seed=draw) for draw in (1, 2)]
 acc_sbm = {"gcn": [], "mlp": [], "gat": []}
 for draw, g_ in enumerate(tqdm(sbm_draws, desc="graphs")):
