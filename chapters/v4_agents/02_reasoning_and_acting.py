@@ -158,11 +158,10 @@ for seed in SEEDS:
 # But at this budget the scratchpad does **not** raise exact-match accuracy: it has $2n+1$ tokens to get right
 # instead of $n+2$, and the easier tokens do not yet make up for the extra ones (we assert that both formats stay
 # below 5 % exact on 3-digit problems in every seed; the printed accuracies above are this run's). With much longer
-# training the scratchpad format is known to be learned faster
-# and more reliably (Lee et al., "Teaching Arithmetic to Small Transformers", 2023, arXiv:2307.03381); on a laptop
-# CPU within a few seconds we can show the per-token effect, not the end result. Note also that our scratchpad
-# changes two things at once, the order of the digits and the carries written out; separating them would need a
-# third format (reversed digits without carries).
+# training the scratchpad format is known to be learned faster and more reliably (Lee et al., "Teaching Arithmetic to
+# Small Transformers", 2023, arXiv:2307.03381); on a laptop CPU within a few seconds we can show the per-token effect,
+# not the end result. Note also that our scratchpad changes two things at once, the order of the digits and the
+# carries written out; separating them would need a third format (reversed digits without carries).
 
 # %%
 for seed in SEEDS:
