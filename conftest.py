@@ -76,13 +76,14 @@ def _notebook_of(report):
 
 def pytest_terminal_summary(terminalreporter):
     totals = defaultdict(float)
-    cells = []
+    cells, waits = [], []
     for reports in terminalreporter.stats.values():
         for rep in reports:
             if not hasattr(rep, "nodeid") or not hasattr(rep, "duration"):
                 continue
             cells += [tuple(c) for name, value in getattr(rep, "user_properties", ()) if name == "slowest_cells"
                       for c in value]
+            waits += [tuple(value) for name, value in getattr(rep, "user_properties", ()) if name == "long_wait"]
             nb = _notebook_of(rep)
             if nb:
                 totals[nb] += rep.duration
@@ -98,3 +99,6 @@ def pytest_terminal_summary(terminalreporter):
         tr.section("slowest chapter cells (moved-seed run)")
         for nb, index, first_line, secs in sorted(set(cells), key=lambda c: -c[3])[:12]:   # call + teardown report
             tr.write_line(f"{secs:7.1f} s  {nb} code cell {index}: {first_line}")
+    for nb, outside, what, secs in sorted(set(waits)):
+        tr.write_line(f"note: {nb} (moved-seed run) spent {outside:.0f} s outside its cells; the longest stretch: "
+                      f"{secs:.0f} s {what}")

@@ -84,6 +84,8 @@ class NotebookRun:
     failures: list[CellFailure] = field(default_factory=list)
     crashed: str = ""       # the kernel died or the notebook could not be run at all
     cells: list[CellTime] = field(default_factory=list)   # every code cell that ran, with its time
+    # Where the time outside the cells went, from this process's clock: (what, seconds), in order (see _waits)
+    waits: list[tuple[str, float]] = field(default_factory=list)
 
     def slowest(self, n: int = 3) -> list[CellTime]:
         return sorted(self.cells, key=lambda c: -c.seconds)[:n]
@@ -96,6 +98,33 @@ class NotebookRun:
     def outside_cells(self) -> float:
         """Seconds not spent in a cell: starting and stopping the kernel, and any wait between cells."""
         return max(self.seconds - sum(c.seconds for c in self.cells), 0.0)
+
+    def longest_wait(self) -> tuple[str, float]:
+        """The longest stretch outside the cells, and what the run was doing then (("", 0.0) if none recorded)."""
+        return max(self.waits, key=lambda w: w[1], default=("", 0.0))
+
+
+def _waits(marks: list[tuple[str, float, int]], kernel_cells: dict[int, float], end: float) -> list[tuple[str, float]]:
+    """Split a run's time outside its cells into named stretches.
+
+    ``marks`` are (event, time, code-cell number) triples in order, from this process's clock: ("start", t, 0),
+    ("kernel ready", t, 0), then ("send", t, k) and ("done", t, k) around code cell k (``kernel_cells`` maps k to the
+    seconds the kernel spent in it); ``end`` is when the kernel's process group was gone. A cell's own wait is the
+    time from sending its code to having its reply and every output, less the kernel's time in it: the kernel
+    picking the code up late, or an output arriving late."""
+    waits: list[tuple[str, float]] = []
+    for i, ((_, t0, _), (event, t1, k)) in enumerate(zip(marks, marks[1:] + [("end", end, 0)])):
+        if event == "kernel ready" or i == 0:
+            label = "starting the kernel"
+        elif event == "send":
+            label = f"before code cell {k}" if any(e == "send" for e, _, _ in marks[1:i + 1]) else \
+                "the kernel's first reply"
+        elif event == "done":
+            label, t1 = f"code cell {k}, less its run", t1 - kernel_cells.get(k, 0.0)
+        else:
+            label = "shutting the kernel down"
+        waits.append((label, max(t1 - t0, 0.0)))
+    return waits
 
 
 ISAS = ("avx2",)
@@ -223,6 +252,12 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
 
     scratch = tempfile.mkdtemp(prefix="mc-robust-")
     groups: list[tuple[int | None, object]] = []
+    marks: list[tuple[str, float, int]] = [("start", start, 0)]
+    code_number: dict[int, int] = {}          # a cell's index in the notebook -> its number among the code cells
+
+    def mark(event: str, cell_index: int = -1) -> None:
+        marks.append((event, time.perf_counter(), code_number.get(cell_index, 0)))
+
     env = dict(os.environ)
     env.update({"MPLBACKEND": "Agg", "MANIFOLD_COURSE_STRICT": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
                 "OMP_WAIT_POLICY": "PASSIVE", "MANIFOLD_COURSE_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -231,6 +266,8 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
     run = NotebookRun(_shown(path), config.name, 0.0)
     try:
         nb = nbformat.read(path, as_version=4)
+        code_number.update({i: n for n, i in enumerate((i for i, c in enumerate(nb.cells) if c.cell_type == "code"),
+                                                       start=1)})
         # Local sockets in a scratch folder rather than TCP on localhost (and no "TCP without encryption" warning).
         # The async manager, as nbclient makes by default: with the blocking one, nbclient's wait for a cell's output
         # blocks its event loop, so the check that the kernel is still alive never runs, and a kernel that dies
@@ -239,7 +276,11 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
         client = nbclient.NotebookClient(nb, km=km, timeout=timeout, allow_errors=True, kernel_name="python3",
                                          shutdown_kernel="immediate",   # nothing to save: no graceful 2-3 s wait
                                          resources={"metadata": {"path": str(Path(path).parent)}},
-                                         on_notebook_start=lambda **_: groups.append(_kernel_group(km)))
+                                         on_notebook_start=lambda **_: (groups.append(_kernel_group(km)),
+                                                                        mark("kernel ready")),
+                                         # code cells only: nbclient calls these two just around a code cell's run
+                                         on_cell_execute=lambda cell_index, **_: mark("send", cell_index),
+                                         on_cell_executed=lambda cell_index, **_: mark("done", cell_index))
         # cleanup_kc: nbclient shuts down and cleans up only a kernel manager it made itself; this one is ours, so
         # without it the kernel was never shut down by nbclient and the client's and manager's sockets were left
         # open. Garbage-collected later at any depth, a learner's recursion included, they raised RecursionErrors
@@ -263,6 +304,7 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
                 run.failures.append(CellFailure(i, _first_line(cell.source), f"{out['ename']}: {out['evalue']}"[:300],
                                                 _kernel_failing_line(cell.source, out.get("traceback", []))))
     run.seconds = time.perf_counter() - start
+    run.waits = _waits(marks, {c.index: c.seconds for c in run.cells}, start + run.seconds)
     shutil.rmtree(scratch, ignore_errors=True)
     return run
 
@@ -279,8 +321,10 @@ def run_all(notebooks: list[Path], cfgs: list[Config], workers: int, timeout: fl
             runs.append(run)
             mark = "ok  " if run.ok else "FAIL"
             log(f"{mark} {run.seconds:6.1f} s  [{run.config}]  {run.notebook}", flush=True)
-            if run.outside_cells > 30:          # normally 1-2 s; once a run waited minutes with every cell done
-                log(f"       {run.outside_cells:.0f} s outside the cells (kernel start, waits, shutdown)", flush=True)
+            if run.outside_cells > 30:          # normally 1-2 s; CI once saw a run wait five minutes
+                what, secs = run.longest_wait()
+                log(f"       {run.outside_cells:.0f} s outside the cells; the longest stretch: {secs:.0f} s {what}",
+                    flush=True)
             for f in run.failures:
                 log(f"       code cell {f.index}: {f.first_line}\n         {_where(f)}{f.error}", flush=True)
             if run.crashed:

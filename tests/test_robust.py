@@ -95,6 +95,32 @@ def test_time_outside_the_cells_is_the_rest_of_the_run():
     assert robust.NotebookRun("nb.ipynb", "seed offset 1", 1.0, cells=[robust.CellTime(1, "x", 1.5)]).outside_cells == 0.0
 
 
+def test_the_time_outside_the_cells_is_named_stretch_by_stretch():
+    marks = [("start", 0.0, 0), ("kernel ready", 2.0, 0), ("send", 2.5, 1), ("done", 13.0, 1), ("send", 13.1, 3),
+             ("done", 318.0, 3)]
+    waits = robust._waits(marks, {1: 10.0, 3: 4.0}, end=319.0)
+    assert [w for w, _ in waits] == ["starting the kernel", "the kernel's first reply", "code cell 1, less its run",
+                                     "before code cell 3", "code cell 3, less its run", "shutting the kernel down"]
+    assert [round(s, 6) for _, s in waits] == [2.0, 0.5, 0.5, 0.1, 300.9, 1.0]
+    run = robust.NotebookRun("nb.ipynb", "seed offset 1", 319.0, cells=[robust.CellTime(1, "x", 10.0),
+                                                                       robust.CellTime(3, "y", 4.0)], waits=waits)
+    assert run.longest_wait() == ("code cell 3, less its run", waits[4][1])
+    assert run.outside_cells == pytest.approx(sum(s for _, s in waits))
+    assert robust._waits([("start", 0.0, 0)], {}, end=61.0) == [("starting the kernel", 61.0)]   # it never started
+
+
+def test_a_real_run_names_where_its_time_went(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time; time.sleep(0.5)"),
+                                         nbformat.v4.new_markdown_cell("text"), nbformat.v4.new_code_cell("x = 1")])
+    path = tmp_path / "two_cells.ipynb"
+    nbformat.write(nb, path)
+    run = robust.run_notebook(str(path), robust.Config("seed offset 0", ()))
+    assert run.ok and [c.index for c in run.cells] == [1, 2]
+    assert [w for w, _ in run.waits] == ["starting the kernel", "the kernel's first reply", "code cell 1, less its run",
+                                         "before code cell 2", "code cell 2, less its run", "shutting the kernel down"]
+    assert run.outside_cells == pytest.approx(sum(s for _, s in run.waits), abs=0.05)
+
+
 def test_the_isa_configuration_reaches_pytorch():
     """The AVX2 configuration really changes PyTorch's kernels on an AVX-512 machine (and is AVX2 at most anywhere)."""
     import os
