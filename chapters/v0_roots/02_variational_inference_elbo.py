@@ -645,7 +645,8 @@ for b_, name in ((1.0, "VAE"), (0.0, "AE")):
               f"the starts), {float(nn_d.min()):.2f} to {float(nn_d.max()):.2f} from the nearest training image")
 print(f"(median distance from a test image to its nearest training image: {nn_test_train:.2f})")
 for (name, _s), (res, _n_fp, nn_d, _, last, top10) in fixed.items():
-    assert float(last.median()) < 1e-5 * res[0]        # half the starts reach a fixed point (float32: about 1e-7)
+    if name == "VAE":                                  # half the starts reach a fixed point (float32: about 1e-7)
+        assert float(last.median()) < 1e-5 * res[0]    # 61 draws: all; the AE's in 60 (see below)
     assert res[-1] < res[0]                            # and none moves away
     assert top10 > 0.6             # 200 starts collapse onto a few attractors (81 draws: 0.79 or more)
     assert nn_d > 0.25 * nn_test_train  # none of them is a stored training image (at ~0); 81 draws: 0.42 or more
@@ -662,21 +663,25 @@ for ax, name in zip(axes[1:], ("VAE", "AE")):
 plt.show()
 
 # %% [markdown]
-# Both iterations contract: 200 starting points, even noise, end on a few attractors. How many varies: over 81 draws
-# (seed offsets 150-230) 1 to 23 distinct end points (0.05 apart), most from the autoencoder started at test images (4
-# to 23, median 12), but the ten most visited always caught at least 79 % of the starts (we assert more than 60 %; a
-# count of end points has a long tail, and "at most 20" failed at offset 176). The median start reaches one to float32
-# precision (a residual near $10^{-7}$ of the first step's, in all 40 draws we measured, seed offsets 150-161 and
-# 172-199; we assert below $10^{-5}$), and so did nine starts in ten in 38 of those draws. In the other two more than
-# a tenth of the autoencoder's starts (at offset 161 a quarter) were still creeping after 200 steps (90th percentile
-# $4\cdot10^{-3}$ and $2\cdot10^{-4}$ of the first residual), and in many draws a few starts of either model still
-# are, which the *largest* residual (the plot) shows: a map can contract slowly near the edge of a basin. The
-# attractors are "prototype" digits that are *not* copies of training images. A stored training image would sit at
-# distance 0 from its nearest training image; the closest attractor sits at 0.42 to 0.74 times the distance from a
-# typical test image to its nearest training image (over the 81 draws, mean 0.58, standard deviation 0.08; the assert
-# asks for more than a quarter in each model and start set), and most sit farther. The attractors live on the
-# decoder's image of the latent plane, a 2-D sheet in $\mathbb R^{64}$; the iteration is really a map of that plane
-# into itself, $z\leftarrow\mu(\mathrm{dec}(z))$.
+# Both iterations contract in nearly every draw: 200 starting points, even noise, end on a few attractors. How many
+# varies: over 81 draws (seed offsets 150-230) 1 to 23 distinct end points (0.05 apart), most from the autoencoder
+# started at test images (4 to 23, median 12), but the ten most visited always caught at least 79 % of the starts (we
+# assert more than 60 %; a count of end points has a long tail, and "at most 20" failed at offset 176). The median start
+# reaches one to float32 precision (a residual near $10^{-7}$ of the first step's) in every draw we measured for the
+# VAE, 61 of them (seed offsets 150-161, 172-199, 11503 and 11600-11619; we assert below $10^{-5}$), and for the
+# autoencoder in 60: at offset 11503 half of its starts from noise were still moving after 200 steps, and still after
+# 1000 (median residual about 1 % of the first step's). A map trained only to reconstruct data need not contract away
+# from the data; so the cell asserts convergence for the VAE only, and for both models that no start moves away. Nine
+# starts in ten reached a fixed point in 38 of the first 40 draws; in the other two more than a tenth of the
+# autoencoder's starts (at offset 161 a quarter) were still creeping after 200 steps (90th percentile $4\cdot10^{-3}$
+# and $2\cdot10^{-4}$ of the first residual), and in many draws a few starts of either model still are, which the
+# *largest* residual (the plot) shows: a map can contract slowly near the edge of a basin. The attractors are
+# "prototype" digits that are *not* copies of training images. A stored training image would sit at distance 0 from its
+# nearest training image; the closest attractor sits at 0.42 to 0.74 times the distance from a typical test image to its
+# nearest training image (over the 81 draws, mean 0.58, standard deviation 0.08; the assert asks for more than a quarter
+# in each model and start set), and most sit farther. The attractors live on the decoder's image of the latent plane, a
+# 2-D sheet in $\mathbb R^{64}$; the iteration is really a map of that plane into itself,
+# $z\leftarrow\mu(\mathrm{dec}(z))$.
 #
 # The essay behind experiments C1/C3 proposes regularisers that make a network's map *continuous* (small output
 # change per input change). The KL term is one such regulariser, applied to the codes. Measure the local Lipschitz
