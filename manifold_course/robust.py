@@ -113,7 +113,7 @@ def _waits(marks: list[tuple[str, float, int]], kernel_cells: dict[int, float], 
     time from sending its code to having its reply and every output, less the kernel's time in it: the kernel
     picking the code up late, or an output arriving late."""
     waits: list[tuple[str, float]] = []
-    for i, ((_, t0, _), (event, t1, k)) in enumerate(zip(marks, marks[1:] + [("end", end, 0)])):
+    for i, ((before, t0, k0), (event, t1, k)) in enumerate(zip(marks, marks[1:] + [("end", end, 0)])):
         if event == "kernel ready" or i == 0:
             label = "starting the kernel"
         elif event == "send":
@@ -121,6 +121,8 @@ def _waits(marks: list[tuple[str, float, int]], kernel_cells: dict[int, float], 
                 "the kernel's first reply"
         elif event == "done":
             label, t1 = f"code cell {k}, less its run", t1 - kernel_cells.get(k, 0.0)
+        elif before == "send":                  # a cell that never replied (a timeout, a dead kernel), then the end
+            label = f"code cell {k0}, unfinished, and shutting the kernel down"
         else:
             label = "shutting the kernel down"
         waits.append((label, max(t1 - t0, 0.0)))

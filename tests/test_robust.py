@@ -107,6 +107,8 @@ def test_the_time_outside_the_cells_is_named_stretch_by_stretch():
     assert run.longest_wait() == ("code cell 3, less its run", waits[4][1])
     assert run.outside_cells == pytest.approx(sum(s for _, s in waits))
     assert robust._waits([("start", 0.0, 0)], {}, end=61.0) == [("starting the kernel", 61.0)]   # it never started
+    stuck = robust._waits(marks[:5], {1: 10.0}, end=320.0)                         # code cell 3 never replied
+    assert stuck[-1] == ("code cell 3, unfinished, and shutting the kernel down", pytest.approx(306.9))
 
 
 def test_a_real_run_names_where_its_time_went(tmp_path):
