@@ -283,6 +283,13 @@ def run_notebook(path: str, config: Config, timeout: float = 300.0) -> NotebookR
                                          # code cells only: nbclient calls these two just around a code cell's run
                                          on_cell_execute=lambda cell_index, **_: mark("send", cell_index),
                                          on_cell_executed=lambda cell_index, **_: mark("done", cell_index))
+        # No front-end Output widget: nbclient's stand-in for it answers every output a widget captures (an
+        # `interact` that prints) with a message on the shell socket while it awaits the cell's reply on that same
+        # asyncio socket, and now and then that wait missed the reply until its timeout: CI saw moved-seed chapters
+        # with an `interact` cell wait 300 s (`timeout`), and a 300-cell `interact` notebook waited the full timeout
+        # in 1-5 of its cells per run, none without it. Captured outputs, errors included, now land in the cell's own
+        # outputs, so an `interact` callback that raises is reported as the cell's failure.
+        client.widget_registry = {}
         # cleanup_kc: nbclient shuts down and cleans up only a kernel manager it made itself; this one is ours, so
         # without it the kernel was never shut down by nbclient and the client's and manager's sockets were left
         # open. Garbage-collected later at any depth, a learner's recursion included, they raised RecursionErrors
