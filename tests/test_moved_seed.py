@@ -14,7 +14,7 @@ from pathlib import Path
 
 from notebook_classes import add_notebook_classes, notebook_class
 
-from manifold_course.robust import ROOT, Config, configs, isa_env, run_notebook
+from manifold_course.robust import LONG_WAIT_S, ROOT, Config, configs, isa_env, run_notebook
 
 OFFSET = 4
 ISA = "avx2"
@@ -30,7 +30,7 @@ def _claims_hold_under_a_moved_seed(path: Path, record_property) -> None:
     run = run_notebook(str(path), Config(f"{offset.name}, {ISA} kernels", offset.env + isa_env(ISA)))
     # conftest.py lists the suite's slowest cells at the end, from these
     record_property("slowest_cells", [(run.notebook, c.index, c.first_line, c.seconds) for c in run.slowest(3)])
-    if run.outside_cells > 30:                                  # normally 1-2 s: conftest.py names the stretch
+    if run.outside_cells > LONG_WAIT_S:                         # conftest.py names the longest stretch
         record_property("long_wait", (run.notebook, run.outside_cells, *run.longest_wait()))
     problems = [f"code cell {f.index} ({f.first_line}): {f.error}" for f in run.failures]
     if run.crashed:
